@@ -1,0 +1,44 @@
+"""A connector that yields pages a test scripted in advance (or raises), for poller tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
+
+from tracker.config import ConnectorSettings
+from tracker.connector import Connector, FetchRequest, Page
+
+
+class ScriptedSettings(ConnectorSettings):
+    script: str = "default"
+    budget: float | None = None
+
+
+class ScriptedConnector(Connector):
+    """Yields ``SCRIPTS[settings.script](request)``; items that are exceptions are raised."""
+
+    type = "scripted"
+    platform = "hackernews"
+    Settings = ScriptedSettings
+    max_page_cost_usd = 1.0
+    SCRIPTS: ClassVar[dict[str, Callable[[FetchRequest], list[Page | BaseException]]]] = {}
+    REFRESH: ClassVar[dict[str, Callable[[Sequence[str]], list[Page]]]] = {}
+    requests: ClassVar[list[FetchRequest]] = []
+
+    settings: ScriptedSettings
+
+    def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        type(self).requests.append(request)
+        for item in self.SCRIPTS[self.settings.script](request):
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
+        yield from self.REFRESH[self.settings.script](platform_ids)
+
+    def can_refresh(self) -> bool:
+        return self.settings.script in self.REFRESH
+
+    def monthly_budget_usd(self) -> float | None:
+        return self.settings.budget

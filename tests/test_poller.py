@@ -1,0 +1,161 @@
+"""The poll cycle: only posts linking to us are kept, each page is stored with its cursor, faults are
+recorded and never stop the other connectors, and a budget stops a connector before it overspends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Clock, make_config
+from tests.support.factories import mention
+from tests.support.scripted import ScriptedConnector
+from tracker.config import Config, DomainSettings
+from tracker.connector import Cursor, FetchRequest, Page, Usage
+from tracker.errors import AuthError, ConnectorError
+from tracker.poller import MentionFilter, Poller
+from tracker.record import Link
+from tracker.store import Store
+
+SCRIPTED = "tests.support.scripted:ScriptedConnector"
+
+
+def config(tmp_path: Path, database_url: str, *sections: str, domains: str = "") -> Config:
+    body = f'[tracker]\ndatabase_url = "{database_url}"\n'
+    body += domains or '[[domains]]\nname = "example.com"\nexclude_authors = ["hackernews:me"]\n'
+    for section in sections:
+        body += section
+    return make_config(tmp_path, body)
+
+
+def scripted(name: str, script: str, extra: str = "") -> str:
+    return f'[connectors.{name}]\ntype = "{SCRIPTED}"\nscript = "{script}"\n{extra}\n'
+
+
+@pytest.fixture(autouse=True)
+def _reset_scripts() -> None:
+    ScriptedConnector.SCRIPTS.clear()
+    ScriptedConnector.requests.clear()
+
+
+def test_filter_keeps_only_links_to_monitored_domains_canonicalized() -> None:
+    f = MentionFilter([DomainSettings(name="example.com")])
+    post = mention(
+        links=(
+            Link("https://notexample.com/x", "text"),
+            Link("https://www.example.com/a/?utm_source=hn", "url_field", "A"),
+            Link("https://example.com/a", "text", "dup"),
+            Link("https://blog.example.com/b#top", "text"),
+        )
+    )
+    kept = f(post)
+    assert kept is not None
+    assert [(k.canonical_url, k.domain, k.anchor_text) for k in kept.links] == [
+        ("https://example.com/a", "example.com", "A"),
+        ("https://blog.example.com/b", "example.com", None),
+    ]
+    assert f(mention(url="https://other.org/")) is None
+
+
+def test_posts_without_our_links_or_by_excluded_authors_are_not_stored(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    ScriptedConnector.SCRIPTS["one"] = lambda request: [
+        Page("s", [mention("1"), mention("2", url="https://other.org/"), mention("3", author_handle="Me")],
+             cursor=Cursor(1, {"n": 1}))
+    ]  # fmt: skip
+    cfg = config(tmp_path, database_url, scripted("one", "one"))
+    store = Store.open(cfg.database_url)
+    result = Poller(cfg, store, clock=clock).poll("one")
+    assert (result.status, result.fetched, result.new) == ("ok", 3, 1)
+    assert [m.platform_id for m in store.iter_mentions()] == ["1"]
+    store.close()
+
+
+def test_a_connector_receives_its_stored_cursors_and_the_pass_start(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    def script(request: FetchRequest) -> list[Page | BaseException]:
+        n = request.cursors["s"].state["n"] if "s" in request.cursors else 0
+        return [Page("s", [mention(str(n))], cursor=Cursor(1, {"n": n + 1}))]
+
+    ScriptedConnector.SCRIPTS["count"] = script
+    cfg = config(tmp_path, database_url, scripted("one", "count"))
+    store = Store.open(cfg.database_url)
+    poller = Poller(cfg, store, clock=clock)
+    for _ in range(3):
+        poller.poll("one")
+        clock.advance(minutes=10)
+    assert sorted(m.platform_id for m in store.iter_mentions()) == ["0", "1", "2"]
+    assert ScriptedConnector.requests[-1].started_at == clock.now - timedelta(minutes=10)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            ConnectorError("HTTP 503 from the server; gave up after 5 attempts"),
+            "HTTP 503 from the server; gave up after 5 attempts",
+        ),
+        (AuthError("HTTP 401"), "credentials rejected: HTTP 401"),
+        (KeyError("surprise"), "internal error: KeyError: 'surprise'"),
+    ],
+)
+def test_a_failing_connector_keeps_its_stored_pages_and_does_not_stop_the_others(
+    tmp_path: Path, database_url: str, clock: Clock, fault: BaseException, message: str
+) -> None:
+    ScriptedConnector.SCRIPTS["fails"] = lambda request: [
+        Page("s", [mention("1")], cursor=Cursor(1, {"n": 1})),
+        fault,
+    ]
+    ScriptedConnector.SCRIPTS["works"] = lambda request: [
+        Page("t", [mention("2")], cursor=Cursor(1, {"n": 1}))
+    ]
+    cfg = config(tmp_path, database_url, scripted("bad", "fails"), scripted("good", "works"))
+    store = Store.open(cfg.database_url)
+    poller = Poller(cfg, store, clock=clock)
+    bad, good = poller.poll("bad"), poller.poll("good")
+    assert (bad.status, bad.error, bad.new) == ("failed", message, 1)
+    assert (good.status, good.new) == ("ok", 1)
+    assert store.cursors("bad") == {"s": Cursor(1, {"n": 1})}
+    assert store.run(bad.run_id)["error"] == message  # type: ignore[arg-type]
+    assert store.count_mentions() == 2
+    store.close()
+
+
+def test_the_budget_stops_a_connector_before_a_page_could_pass_it(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    ScriptedConnector.SCRIPTS["paid"] = lambda request: [
+        Page("s", [mention(str(i))], cursor=Cursor(1, {"n": i}), usage=Usage(1, 100, 0.9)) for i in range(10)
+    ]
+    cfg = config(tmp_path, database_url, scripted("paid", "paid", "budget = 3.0"))
+    store = Store.open(cfg.database_url)
+    result = Poller(cfg, store, clock=clock).poll("paid")
+    # 0.9 per page, at most 1.0 per page: after 2 pages (1.8 spent) a third could reach 2.8, a fourth 3.7 > 3.0
+    assert (result.status, result.new) == ("budget", 3)
+    assert result.error is not None and "monthly budget reached: $2.70 of $3.00" in result.error
+    assert store.spend_since("paid", clock() - timedelta(days=1)) == pytest.approx(2.7)
+    again = Poller(cfg, store, clock=clock).poll("paid")
+    assert (again.status, again.new) == ("budget", 0)
+    store.close()
+
+
+def test_a_shutdown_request_stops_between_pages(tmp_path: Path, database_url: str, clock: Clock) -> None:
+    poller_ref: list[Poller] = []
+
+    def script(request: FetchRequest) -> list[Page | BaseException]:
+        poller_ref[0].stop.set()
+        return [Page("s", [mention("1")], cursor=Cursor(1, {"n": 1})), Page("s", [mention("2")])]
+
+    ScriptedConnector.SCRIPTS["stop"] = script
+    cfg = config(tmp_path, database_url, scripted("one", "stop"))
+    store = Store.open(cfg.database_url)
+    poller = Poller(cfg, store, clock=clock)
+    poller_ref.append(poller)
+    result = poller.poll("one")
+    assert result.status == "interrupted"
+    assert store.count_mentions() == 1
+    store.close()

@@ -1,0 +1,173 @@
+"""The store on SQLite and PostgreSQL: upserts never duplicate, snapshots only on change, one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Clock
+from tests.support.factories import matched, mention
+from tracker.connector import Cursor, Gap, Page, Usage
+from tracker.record import Link, Metrics
+from tracker.schema import connector_runs, coverage_gaps, links, mentions, metric_snapshots
+from tracker.store import Store
+
+
+def count(store: Store, table: object) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)  # type: ignore[arg-type]
+
+
+def write(store: Store, clock: Clock, *items: object, page: Page | None = None, run_id: int | None = None):
+    return store.write_page(
+        connector="hn", platform="hackernews", run_id=run_id, page=page or Page("k"),
+        mentions_to_store=list(items), now=clock(),
+    )  # fmt: skip
+
+
+def test_seeing_a_post_again_updates_it_and_never_duplicates(store: Store, clock: Clock) -> None:
+    first = matched(mention("1", metrics=Metrics(score=3, replies=1)))
+    assert write(store, clock, first).new == 1
+    clock.advance(hours=1)
+    result = write(store, clock, first)
+    assert (result.new, result.updated, result.unchanged) == (0, 0, 1)
+    assert count(store, mentions) == 1
+    assert count(store, links) == 1
+    stored = next(store.iter_mentions())
+    assert stored.last_seen_at == clock.now
+    assert stored.first_seen_at == clock.now - timedelta(hours=1)
+
+
+def test_a_snapshot_is_appended_only_when_a_metric_changed(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1", metrics=Metrics(score=3))))
+    write(store, clock, matched(mention("1", metrics=Metrics(score=3))))
+    assert count(store, metric_snapshots) == 1
+    clock.advance(hours=1)
+    result = write(store, clock, matched(mention("1", metrics=Metrics(score=5, replies=2))))
+    assert result.updated == 1
+    assert count(store, metric_snapshots) == 2
+    stored = next(store.iter_mentions())
+    assert (stored.metrics.score, stored.metrics.replies, stored.engagement) == (5, 2, 7)
+
+
+def test_an_observation_without_metrics_keeps_the_known_values(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1", metrics=Metrics(likes=4, views=100))))
+    write(store, clock, matched(mention("1", metrics=Metrics())))
+    stored = next(store.iter_mentions())
+    assert (stored.metrics.likes, stored.metrics.views) == (4, 100)
+    assert count(store, metric_snapshots) == 1
+
+
+def test_unknown_metrics_stay_null_never_zero(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1")))
+    stored = next(store.iter_mentions())
+    assert stored.metrics == Metrics()
+    assert stored.engagement is None
+    assert count(store, metric_snapshots) == 0
+
+
+def test_an_edited_post_replaces_its_text_and_links(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1", text="old", url="https://example.com/old")))
+    result = write(store, clock, matched(mention("1", text="new", url="https://example.com/new")))
+    assert result.updated == 1
+    stored = next(store.iter_mentions())
+    assert stored.text == "new"
+    assert [link.canonical_url for link in stored.links] == ["https://example.com/new"]
+    assert count(store, links) == 1
+
+
+def test_a_page_repeating_a_post_stores_it_once(store: Store, clock: Clock) -> None:
+    result = write(store, clock, matched(mention("1")), matched(mention("1")), matched(mention("2")))
+    assert result.new == 2
+    assert count(store, mentions) == 2
+
+
+def test_the_same_id_on_two_platforms_is_two_mentions(store: Store, clock: Clock) -> None:
+    write(
+        store, clock, matched(mention("1")), matched(mention("1", platform="reddit", permalink="https://r/1"))
+    )
+    assert count(store, mentions) == 2
+
+
+def test_a_deleted_post_loses_its_text_and_raw_and_leaves_reports(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1", text="hello", raw='{"a":1}')))
+    result = write(store, clock, page=Page("k", deleted=["1", "never-stored"]))
+    assert result.deleted == 1
+    assert list(store.iter_mentions()) == []
+    (gone,) = store.iter_mentions(include_deleted=True)
+    assert (gone.text, gone.raw, gone.deleted_at) == (None, None, clock.now)
+    write(store, clock, matched(mention("1", text="hello again")))
+    (still_gone,) = store.iter_mentions(include_deleted=True)
+    assert still_gone.text is None and still_gone.deleted_at is not None
+
+
+def test_cursor_usage_and_gaps_are_stored_with_the_page(store: Store, clock: Clock) -> None:
+    run_id = store.start_run("hn", "poll", clock())
+    gap = Gap(
+        "story:example.com", clock() - timedelta(days=9), clock() - timedelta(days=7), "older than the window"
+    )
+    page = Page(
+        "story:example.com",
+        mentions=[mention("1"), mention("2")],
+        cursor=Cursor(3, {"until": 5}),
+        usage=Usage(requests=2, items_read=40, cost_usd=0.25, counters={"posts_read": 40}),
+        gaps=[gap],
+        skipped=1,
+        problems=["item 'x': KeyError"],
+    )
+    write(store, clock, matched(mention("1")), page=page, run_id=run_id)
+    write(store, clock, page=replace(page, gaps=(), usage=Usage(1, 1, 0.5, {"posts_read": 1})), run_id=run_id)
+    assert store.cursors("hn") == {"story:example.com": Cursor(3, {"until": 5})}
+    run = store.run(run_id)
+    assert (run["pages"], run["fetched"], run["new"], run["requests"], run["items_read"]) == (2, 4, 1, 3, 41)
+    assert run["cost_usd"] == pytest.approx(0.75)
+    assert run["counters"] == '{"posts_read": 41}'
+    assert run["skipped"] == 2 and run["error"] == "item 'x': KeyError"
+    assert count(store, coverage_gaps) == 1
+    assert store.spend_since("hn", clock() - timedelta(days=1)) == pytest.approx(0.75)
+
+
+def test_a_failed_transaction_leaves_neither_mentions_nor_cursor(store: Store, clock: Clock) -> None:
+    bad = replace(matched(mention("2")), links=(Link("https://example.com/x", "text", None, None, None),))
+    page = Page("k", cursor=Cursor(1, {"offset": 99}))
+    broken = [matched(mention("1")), bad]
+    object.__setattr__(broken[1], "platform_id", None)  # violates NOT NULL inside the transaction
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises
+        write(store, clock, *broken, page=page)
+    assert count(store, mentions) == 0
+    assert store.cursors("hn") == {}
+
+
+def test_starting_a_run_closes_one_a_killed_process_left_running(store: Store, clock: Clock) -> None:
+    first = store.start_run("hn", "poll", clock())
+    second = store.start_run("hn", "poll", clock())
+    assert store.run(first)["status"] == "aborted"
+    assert store.run(second)["status"] == "running"
+    assert count(store, connector_runs) == 2
+
+
+def test_times_come_back_timezone_aware_utc(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1")))
+    stored = next(store.iter_mentions())
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert stored.first_seen_at is not None and stored.first_seen_at.tzinfo is not None
+
+
+def test_iter_mentions_filters_by_creation_time_newest_first(store: Store, clock: Clock) -> None:
+    base = clock()
+    write(store, clock, *(matched(mention(str(i), created_at=base - timedelta(days=i))) for i in range(5)))
+    ids = [m.platform_id for m in store.iter_mentions(base - timedelta(days=3), base - timedelta(days=1))]
+    assert ids == ["2", "3"]
+
+
+def test_the_fast_insert_path_writes_every_column_of_the_tables() -> None:
+    from tracker.page_writer import LINK_COLUMNS as _LINK_COLUMNS
+    from tracker.page_writer import NEW_MENTION_COLUMNS as _NEW_MENTION_COLUMNS
+    from tracker.page_writer import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
+
+    assert set(_NEW_MENTION_COLUMNS) == {c.name for c in mentions.columns} - {"id"}
+    assert set(_LINK_COLUMNS) == {c.name for c in links.columns} - {"id"}
+    assert set(_SNAPSHOT_COLUMNS) == {c.name for c in metric_snapshots.columns} - {"id"}

@@ -1,0 +1,37 @@
+"""Exceptions shared across the tracker. Each carries a one-line message meant for the user."""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Base of every error the CLI reports as one line; ``exit_code`` is what the process exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(TrackerError):
+    """The configuration (file, environment or command line) is wrong; every problem is listed."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class ConnectorError(TrackerError):
+    """A connector could not finish its pass (after retries); the run is recorded as failed."""
+
+
+class AuthError(ConnectorError):
+    """The platform rejected the credentials (401/403): a configuration problem, not retried."""
+
+
+class Interrupted(TrackerError):
+    """A shutdown was requested while waiting; the current pass stops cleanly."""
+
+
+class StoreError(TrackerError):
+    """The database cannot be opened or written."""
+
+    exit_code = 2

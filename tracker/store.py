@@ -1,0 +1,457 @@
+"""The store: mentions, links, metric snapshots, cursors, runs, coverage gaps and authors.
+
+SQLite (WAL, busy timeout) is the embedded default; PostgreSQL (psycopg 3) the scale-out store. Migrations
+are applied when the store is opened. :meth:`Store.write_page` is the one place mentions are written: a
+page's mentions, deletions, gaps, usage and cursor land in a single transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from tracker import page_writer
+from tracker.connector import Author, Cursor, Page, Usage
+from tracker.errors import StoreError
+from tracker.page_writer import WriteResult, content_hash
+from tracker.record import METRIC_NAMES, Link, Mention, Metrics
+from tracker.refresh import next_refresh_due
+from tracker.schema import (
+    HEAD_REVISION,
+    authors,
+    connector_runs,
+    cursors,
+    daemon_state,
+    links,
+    mentions,
+)
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.partition(":///")[2]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Writers take the write lock up front so two writers queue instead of deadlocking; readers don't.
+        if connection.get_execution_options().get("readonly"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url`` with the tracker's settings; StoreError with the fix when it cannot be made."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    try:
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    except ImportError as exc:
+        raise StoreError(
+            f"{url.split(':', maxsplit=1)[0]} needs the psycopg library; install it with: pip install 'mention-tracker[postgres]'"
+        ) from exc
+
+
+class Store:
+    """Reads and writes the tracker's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the database at ``url`` and bring its schema up to date."""
+        store = cls(create_store_engine(url))
+        if migrate:
+            try:
+                store.migrate()
+            except OperationalError as exc:
+                store.close()
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise StoreError(f"cannot open the database {_safe_url(url)}: {reason}") from exc
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Schema
+
+    def revision(self, conn: Connection) -> str | None:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def migrate(self) -> None:
+        """Apply pending Alembic migrations (a no-op, without importing Alembic, when up to date)."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tracker-migrate'))")
+                )
+            if self.revision(conn) == HEAD_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config as AlembicConfig
+
+            config = AlembicConfig()
+            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    # Writing
+
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_*`` (upserts)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+
+    def write_page(
+        self,
+        *,
+        connector: str,
+        platform: str,
+        run_id: int | None,
+        page: Page,
+        mentions_to_store: Sequence[Mention],
+        now: datetime,
+    ) -> WriteResult:
+        """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor."""
+        with self.engine.begin() as conn:
+            return page_writer.write_page(
+                conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
+                mentions_to_store=mentions_to_store, now=now,
+            )  # fmt: skip
+
+    def record_usage(self, run_id: int, usage: Usage) -> None:
+        """Add usage that no stored page carried (requests of a failed pass) to a run."""
+        with self.engine.begin() as conn:
+            driver = page_writer.Driver(conn, self.dialect)
+            page_writer.count_run(driver, run_id, Page("", usage=usage), WriteResult(), 0, pages=0)
+
+    # Runs
+
+    def start_run(self, connector: str, kind: str, now: datetime) -> int:
+        """Record the start of a run; an earlier run of the same connector and kind still marked running is
+        closed as aborted (one writer runs each job, so its process ended without finishing it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(connector_runs)
+                .where(
+                    connector_runs.c.connector == connector,
+                    connector_runs.c.kind == kind,
+                    connector_runs.c.status == "running",
+                )
+                .values(status="aborted", finished_at=now, error="the process ended before the run finished")
+            )
+            statement = connector_runs.insert().values(
+                connector=connector,
+                kind=kind,
+                status="running",
+                started_at=now,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+            key = conn.execute(statement).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_run(self, run_id: int, status: str, now: datetime, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "finished_at": now}
+        if error is not None:
+            values["error"] = error
+        with self.engine.begin() as conn:
+            conn.execute(update(connector_runs).where(connector_runs.c.id == run_id).values(values))
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        with self.read() as conn:
+            row = conn.execute(select(connector_runs).where(connector_runs.c.id == run_id)).mappings().one()
+            return dict(row)
+
+    def first_run_at(self) -> datetime | None:
+        """When any connector first ran here (None before the first run)."""
+        with self.read() as conn:
+            return conn.execute(select(func.min(connector_runs.c.started_at))).scalar()
+
+    def spend_since(self, connector: str, since: datetime) -> float:
+        """Estimated spend of ``connector``'s runs started since ``since``."""
+        with self.read() as conn:
+            query = select(func.coalesce(func.sum(connector_runs.c.cost_usd), 0.0)).where(
+                connector_runs.c.connector == connector, connector_runs.c.started_at >= since
+            )
+            return float(conn.execute(query).scalar() or 0.0)
+
+    # Reading
+
+    def read(self) -> Connection:
+        """A connection for reading (on SQLite it does not take the write lock); use it as a context."""
+        return self.engine.connect().execution_options(readonly=True)
+
+    def cursors(self, connector: str) -> dict[str, Cursor]:
+        with self.read() as conn:
+            rows = conn.execute(
+                select(cursors.c.source_key, cursors.c.version, cursors.c.state).where(
+                    cursors.c.connector == connector
+                )
+            )
+            return {row.source_key: Cursor(row.version, json.loads(row.state)) for row in rows}
+
+    def count_mentions(self, *, include_deleted: bool = True) -> int:
+        with self.read() as conn:
+            query = select(func.count()).select_from(mentions)
+            if not include_deleted:
+                query = query.where(mentions.c.deleted_at.is_(None))
+            return int(conn.execute(query).scalar() or 0)
+
+    def iter_mentions(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 1000,
+    ) -> Iterator[Mention]:
+        """Mentions created in ``[since, until)``, newest first, with links and latest metrics."""
+        query = select(mentions).order_by(mentions.c.created_at.desc(), mentions.c.id.desc())
+        if since is not None:
+            query = query.where(mentions.c.created_at >= since)
+        if until is not None:
+            query = query.where(mentions.c.created_at < until)
+        if not include_deleted:
+            query = query.where(mentions.c.deleted_at.is_(None))
+        with self.read() as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(query).mappings()
+            for rows in result.partitions():
+                ids = [row["id"] for row in rows]
+                by_mention: dict[int, list[Link]] = {}
+                link_query = (
+                    select(links)
+                    .where(links.c.mention_id.in_(ids))
+                    .order_by(links.c.mention_id, links.c.position)
+                )
+                with self.read() as link_conn:
+                    for link in link_conn.execute(link_query).mappings():
+                        by_mention.setdefault(link["mention_id"], []).append(
+                            Link(
+                                url=link["url"],
+                                source=link["source"],
+                                anchor_text=link["anchor_text"],
+                                canonical_url=link["canonical_url"],
+                                domain=link["domain"],
+                            )
+                        )
+                for row in rows:
+                    yield mention_from_row(row, tuple(by_mention.get(row["id"], ())))
+
+    # Engagement refresh and retention
+
+    def due_for_refresh(
+        self, connector: str, now: datetime, *, limit: int = 1000
+    ) -> list[tuple[str, datetime]]:
+        """(platform_id, created_at) of live mentions ``connector`` found whose refresh is due, oldest due first."""
+        query = (
+            select(mentions.c.platform_id, mentions.c.created_at)
+            .where(
+                mentions.c.found_by == connector,
+                mentions.c.refresh_due_at <= now,
+                mentions.c.deleted_at.is_(None),
+            )
+            .order_by(mentions.c.refresh_due_at)
+            .limit(limit)
+        )
+        with self.read() as conn:
+            return [(row.platform_id, row.created_at) for row in conn.execute(query)]
+
+    def advance_refresh(
+        self, platform: str, refreshed: Sequence[tuple[str, datetime]], now: datetime
+    ) -> None:
+        """Move each refreshed mention to its next refresh time (or none after the last)."""
+        rows = [
+            {"_platform_id": platform_id, "_due": next_refresh_due(created_at, now)}
+            for platform_id, created_at in refreshed
+        ]
+        if not rows:
+            return
+        statement = (
+            update(mentions)
+            .where(mentions.c.platform == platform, mentions.c.platform_id == bindparam("_platform_id"))
+            .values(refresh_due_at=bindparam("_due"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
+
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics (the daemon does this daily, autovacuum may lag)."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("ANALYZE mentions, links, metric_snapshots")
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
+
+    def erase_raw_before(self, cutoff: datetime) -> int:
+        """Erase the raw payloads of mentions posted before ``cutoff`` (the records stay)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(mentions)
+                .where(mentions.c.created_at < cutoff, mentions.c.raw.is_not(None))
+                .values(raw=None)
+            )
+            return int(result.rowcount or 0)
+
+    # Daemon state
+
+    def set_state(self, values: Mapping[str, str], now: datetime) -> None:
+        """Upsert small key/value facts the daemon shares with `tracker status`."""
+        if not values:
+            return
+        statement = self._insert(daemon_state)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"key": k, "value": v, "updated_at": now} for k, v in values.items()])
+
+    def state(self, prefix: str = "") -> dict[str, tuple[str, datetime]]:
+        query = select(daemon_state).where(daemon_state.c.key.startswith(prefix, autoescape=True))
+        with self.read() as conn:
+            return {row.key: (row.value, row.updated_at) for row in conn.execute(query)}
+
+    # Authors
+
+    def authors(self, platform: str, author_ids: Sequence[str]) -> dict[str, Author]:
+        found: dict[str, Author] = {}
+        with self.read() as conn:
+            for start in range(0, len(author_ids), _CHUNK):
+                query = select(authors).where(
+                    authors.c.platform == platform,
+                    authors.c.author_id.in_(author_ids[start : start + _CHUNK]),
+                )
+                for row in conn.execute(query).mappings():
+                    found[row["author_id"]] = Author(
+                        platform,
+                        row["author_id"],
+                        row["handle"],
+                        row["name"],
+                        row["followers"],
+                        row["fetched_at"],
+                    )
+        return found
+
+    def save_authors(self, items: Sequence[Author], now: datetime) -> None:
+        if not items:
+            return
+        statement = self._insert(authors)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["platform", "author_id"],
+            set_={name: excluded[name] for name in ("handle", "name", "followers", "fetched_at")},
+        )
+        rows = [
+            {
+                "platform": a.platform,
+                "author_id": a.author_id,
+                "handle": a.handle,
+                "name": a.name,
+                "followers": a.followers,
+                "fetched_at": a.fetched_at or now,
+            }
+            for a in items
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
+
+
+class StoreAuthorCache:
+    """The :class:`~tracker.connector.AuthorCache` the poller lends connectors, kept in the store."""
+
+    def __init__(self, store: Store, clock: Any) -> None:
+        self._store = store
+        self._clock = clock
+
+    def get_many(self, platform: str, author_ids: Sequence[str]) -> dict[str, Author]:
+        return self._store.authors(platform, list(author_ids))
+
+    def put_many(self, items: Sequence[Author]) -> None:
+        self._store.save_authors(items, self._clock())
+
+
+def mention_from_row(row: Mapping[Any, Any], mention_links: tuple[Link, ...]) -> Mention:
+    """A :class:`Mention` from a ``mentions`` row and its links."""
+    return Mention(
+        platform=row["platform"],
+        platform_id=row["platform_id"],
+        kind=row["kind"],
+        permalink=row["permalink"],
+        created_at=row["created_at"],
+        first_seen_at=row["first_seen_at"],
+        last_seen_at=row["last_seen_at"],
+        author_id=row["author_id"],
+        author_handle=row["author_handle"],
+        author_name=row["author_name"],
+        author_followers=row["author_followers"],
+        community=row["community"],
+        title=row["title"],
+        text=row["text"],
+        lang=row["lang"],
+        thread_id=row["thread_id"],
+        parent_id=row["parent_id"],
+        links=mention_links,
+        metrics=Metrics(*(row[name] for name in METRIC_NAMES)),
+        raw=row["raw"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    head, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":")[0]
+        return f"{head}://{user}@{host}"
+    return url
+
+
+__all__ = ["SQLAlchemyError", "Store", "StoreAuthorCache", "WriteResult", "content_hash", "mention_from_row"]

@@ -1,0 +1,104 @@
+"""Finding links in post text, Markdown and HTML. Pure functions, no I/O.
+
+These find candidates only; whether a link points to a monitored domain is decided by
+:class:`tracker.urls.DomainMatcher`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# A URL with a scheme, or a bare host name with an optional port and path ("example.com/page").
+# The look-behind keeps e-mail addresses and the middle of words out.
+_URL_RE = re.compile(
+    r"""https?://[^\s<>"'`\]\[{}|\\^]+"""
+    r"""|(?<![@\w.\-/])(?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff\-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+"""
+    r"""(?:[a-z\u00a1-\uffff]{2,63}|xn--[a-z0-9\-]{1,59})\.?(?::\d{1,5})?(?:/[^\s<>"'`\]\[{}|\\^]*)?""",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?'\"…»”’*_~"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+_MARKDOWN_RE = re.compile(
+    r"\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?([^\s<>()]*(?:\([^\s()]*\)[^\s<>()]*)*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)"
+)
+
+
+def _trim(url: str) -> str:
+    """Drop punctuation that ends the sentence rather than the URL, keeping balanced brackets."""
+    while url:
+        last = url[-1]
+        if last in _TRAILING or (last in _PAIRS and url.count(_PAIRS[last]) < url.count(last)):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def url_spans(text: str, *, bare: bool = True) -> list[tuple[int, int, str]]:
+    """Every URL in plain text as ``(start, end, url)`` character offsets, in order; with ``bare``, host names
+    without a scheme count too. URLs shortened for display (ending in ``...`` or ``…``) are left out."""
+    found = []
+    for match in _URL_RE.finditer(text):
+        raw = match.group(0)
+        if raw.endswith(("...", "…")) or text[match.end() : match.end() + 1] == "…":
+            continue  # shortened for display: the real target is elsewhere (a facet or an embed)
+        url = _trim(raw)
+        if not bare and not url.lower().startswith(("http://", "https://")):
+            continue
+        if "." not in url:
+            continue
+        found.append((match.start(), match.start() + len(url), url))
+    return found
+
+
+def urls_in_text(text: str, *, bare: bool = True) -> list[str]:
+    """Every URL in plain text, in order; with ``bare``, host names without a scheme count too."""
+    return [url for _, _, url in url_spans(text, bare=bare)]
+
+
+def markdown_links(text: str) -> list[tuple[str, str]]:
+    """``[anchor](url)`` links in Markdown as ``(url, anchor)`` pairs, in order."""
+    return [
+        (match.group(2), match.group(1).strip()) for match in _MARKDOWN_RE.finditer(text) if match.group(2)
+    ]
+
+
+def strip_markdown_links(text: str) -> str:
+    """``text`` with its Markdown links removed, so a bare-URL scan does not find them twice."""
+    return _MARKDOWN_RE.sub(" ", text)
+
+
+_ANCHOR_RE = re.compile(
+    r"<a\s[^>]*?href\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>", re.I | re.S
+)
+_TAG_RE = re.compile(r"<[^>]*>")
+_BREAK_RE = re.compile(r"<(?:p|br)\b[^>]*>", re.I)
+
+
+def html_links(markup: str) -> list[tuple[str, str]]:
+    """``<a href>`` links in an HTML fragment as ``(url, anchor text)`` pairs, entities unescaped.
+
+    Made for the simple, well-formed HTML platforms generate (Hacker News, Mastodon): a regular expression,
+    several times faster than a full parser on the ingest path.
+    """
+    if "<a" not in markup and "<A" not in markup:
+        return []
+    links = []
+    for match in _ANCHOR_RE.finditer(markup):
+        href = match.group(1) if match.group(1) is not None else match.group(2) or match.group(3) or ""
+        if href:
+            links.append((html.unescape(href), html.unescape(_TAG_RE.sub("", match.group(4))).strip()))
+    return links
+
+
+def html_text_and_links(markup: str) -> tuple[str, list[tuple[str, str]]]:
+    """The visible text and the ``<a href>`` links of an HTML fragment (see :func:`html_links`)."""
+    return html_to_text(markup), html_links(markup)
+
+
+def html_to_text(markup: str) -> str:
+    """The visible text of an HTML fragment, paragraphs on their own lines."""
+    if "<" not in markup and "&" not in markup:
+        return markup.strip()
+    return html.unescape(_TAG_RE.sub("", _BREAK_RE.sub("\n", markup))).strip()
