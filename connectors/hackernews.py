@@ -1,0 +1,247 @@
+"""Hacker News, through the Algolia search API (no credentials).
+
+Two sources per domain: stories whose URL is on the domain (``restrictSearchableAttributes=url``) and
+comments whose text links to it (``tags=comment``, each href confirmed by the matcher). Each source reads a
+time window ``[cursor - overlap, pass start]`` with ``search_by_date``; Algolia returns at most ~1000 hits
+per query, so a window with more is split in halves until each fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+
+from tracker.config import BaseUrl, ConnectorSettings, Duration
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.errors import ConnectorError
+from tracker.http import HttpClient
+from tracker.record import Link, Mention, Metrics, RecordError, from_timestamp, parse_iso, raw_json
+from tracker.textlinks import html_links, html_to_text
+
+HIT_CEILING = 1000  # Algolia serves at most this many hits per query, however it is paged
+PERMALINK = "https://news.ycombinator.com/item?id={}"
+
+
+class HackerNewsSettings(ConnectorSettings):
+    api_base_url: BaseUrl = "https://hn.algolia.com/api/v1"
+    page_size: int = Field(100, ge=1, le=1000)
+    overlap: Duration = timedelta(minutes=15)  # Algolia indexes new items within a minute or two
+    initial_lookback: Duration = timedelta(days=7)
+    comments: bool = True
+    timeout: Duration = timedelta(seconds=30)
+
+
+class HackerNewsConnector(Connector):
+    type = "hackernews"
+    platform = "hackernews"
+    Settings = HackerNewsSettings
+    description = "Hacker News stories and comments (Algolia search API)"
+
+    settings: HackerNewsSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(name, settings, context)
+        self.http = HttpClient(
+            self.settings.api_base_url, context, timeout=self.settings.timeout.total_seconds()
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def pending_usage(self) -> Usage:
+        return Usage(requests=self.http.take_requests())
+
+    def describe(self, domains: Sequence[Any]) -> str:
+        what = "stories and comments" if self.settings.comments else "stories"
+        return f"searches Hacker News {what} linking to {', '.join(d.name for d in domains)}"
+
+    def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        for domain in request.domains:
+            yield from self._read_source(request, "story", domain.name)
+            if self.settings.comments:
+                yield from self._read_source(request, "comment", domain.name)
+
+    def _read_source(self, request: FetchRequest, tag: str, domain: str) -> Iterator[Page]:
+        key = f"{tag}:{domain}"
+        state = self.cursor_state(request, key)
+        overlap = int(self.settings.overlap.total_seconds())
+        upper = int(request.started_at.timestamp())
+        seen: dict[str, int] = {}
+        since = int(request.since.timestamp()) if request.since is not None else None
+        if state is not None and state.get("since") != since:
+            state = None  # a backfill to another date starts over
+        if state is not None:
+            lower = int(state["until"]) - overlap
+            seen = {str(item_id): int(ts) for item_id, ts in state.get("seen", [])}
+        elif since is not None:
+            lower = since
+        else:
+            lower = upper - int(self.settings.initial_lookback.total_seconds())
+        windows = [(lower, upper)]
+        while windows:
+            low, high = windows.pop(0)
+            first = self._search(tag, domain, low, high, 0)
+            if first["nbHits"] > HIT_CEILING and high > low:
+                middle = (low + high) // 2
+                windows[:0] = [(low, middle), (middle + 1, high)]  # oldest half first
+                continue
+            yield from self._read_window(key, tag, domain, (low, high), first, seen, overlap, since)
+
+    def _read_window(
+        self,
+        key: str,
+        tag: str,
+        domain: str,
+        window: tuple[int, int],
+        response: dict[str, Any],
+        seen: dict[str, int],
+        overlap: int,
+        since: int | None,
+    ) -> Iterator[Page]:
+        low, high = window
+        page_number = 0
+        gaps: list[Gap] = []
+        if response["nbHits"] > HIT_CEILING:
+            gaps.append(
+                Gap(key, from_timestamp(low), from_timestamp(high + 1),
+                    f"more than {HIT_CEILING} Hacker News hits within one second; some were not read"),
+            )  # fmt: skip
+        max_pages = -(-HIT_CEILING // self.settings.page_size)
+        while True:
+            hits = response["hits"]
+            mentions, skipped, problems = self._normalize(hits, seen)
+            last = not hits or page_number + 1 >= min(int(response.get("nbPages") or 0), max_pages)
+            cursor = None
+            if last:
+                keep_after = high - overlap
+                seen_now = sorted((ts, item_id) for item_id, ts in seen.items() if ts >= keep_after)
+                state: dict[str, Any] = {"until": high, "seen": [[item_id, ts] for ts, item_id in seen_now]}
+                if since is not None:
+                    state["since"] = since
+                cursor = self.make_cursor(state)
+            yield Page(
+                key,
+                mentions,
+                cursor=cursor,
+                usage=Usage(requests=self.http.take_requests(), items_read=len(hits)),
+                gaps=gaps if last else (),
+                skipped=skipped,
+                problems=problems,
+            )
+            if last:
+                return
+            page_number += 1
+            response = self._search(tag, domain, low, high, page_number)
+
+    def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
+        """Stories by id (``tags=story,(story_1,...)``) with their current points and comment counts.
+
+        Algolia shows no points for comments, so only stories come back; an id missing from the answer is not
+        taken as deleted (the index lags and drops flagged stories), so nothing is marked deleted here.
+        """
+        ids = list(platform_ids)
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            tags = "story,(" + ",".join(f"story_{item_id}" for item_id in chunk) + ")"
+            response = self.http.get_json("/search", {"tags": tags, "hitsPerPage": len(chunk)})
+            if not isinstance(response, dict) or not isinstance(response.get("hits"), list):
+                raise ConnectorError("Algolia answered without a hits list; the API may have changed")
+            mentions, skipped, problems = self._normalize(response["hits"], {})
+            yield Page(
+                "refresh",
+                mentions,
+                usage=Usage(requests=self.http.take_requests(), items_read=len(response["hits"])),
+                skipped=skipped,
+                problems=problems,
+            )
+
+    def _search(self, tag: str, domain: str, low: int, high: int, page: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"query": domain, "tags": tag}
+        if tag == "story":
+            params["restrictSearchableAttributes"] = "url"
+        params["numericFilters"] = f"created_at_i>={low},created_at_i<={high}"
+        params["hitsPerPage"] = self.settings.page_size
+        params["page"] = page
+        response = self.http.get_json("/search_by_date", params)
+        if not isinstance(response, dict) or not isinstance(response.get("hits"), list):
+            raise ConnectorError("Algolia answered without a hits list; the API may have changed")
+        if not isinstance(response.get("nbHits"), int):
+            response["nbHits"] = len(response["hits"])
+        return response
+
+    def _normalize(self, hits: list[Any], seen: dict[str, int]) -> tuple[list[Mention], int, list[str]]:
+        mentions: list[Mention] = []
+        problems: list[str] = []
+        for hit in hits:
+            try:
+                item_id = str(hit["objectID"])
+                if item_id in seen:
+                    continue
+                mention = normalize_hit(hit)
+            except (KeyError, TypeError, ValueError, RecordError) as exc:
+                object_id = hit.get("objectID") if isinstance(hit, dict) else None
+                problems.append(f"Hacker News item {object_id!r}: {type(exc).__name__}: {exc}")
+                continue
+            seen[item_id] = int(mention.created_at.timestamp())
+            mentions.append(mention)
+        return mentions, len(problems), problems
+
+
+def normalize_hit(hit: dict[str, Any]) -> Mention:
+    """A story or comment hit from Algolia as a mention (links not yet matched)."""
+    item_id = str(hit["objectID"])
+    tags = hit.get("_tags") or []
+    created_at = (
+        from_timestamp(int(hit["created_at_i"]))
+        if hit.get("created_at_i") is not None
+        else parse_iso(hit["created_at"])
+    )
+    author = hit.get("author") or None
+    is_comment = "comment" in tags or (hit.get("comment_text") is not None and not hit.get("title"))
+    raw = raw_json(hit)
+    if is_comment:
+        body = hit.get("comment_text") or ""
+        return Mention(
+            platform="hackernews",
+            platform_id=item_id,
+            kind="comment",
+            permalink=PERMALINK.format(item_id),
+            created_at=created_at,
+            author_id=author,
+            author_handle=author,
+            text=html_to_text(body) or None,
+            thread_id=_str_or_none(hit.get("story_id")),
+            parent_id=_str_or_none(hit.get("parent_id")),
+            links=tuple(Link(href, "text", anchor or None) for href, anchor in html_links(body)),
+            metrics=Metrics(score=_int_or_none(hit.get("points"))),
+            raw=raw,
+        )
+    body = hit.get("story_text") or ""
+    links = [Link(hit["url"], "url_field", hit.get("title") or None)] if hit.get("url") else []
+    links += [Link(href, "text", anchor or None) for href, anchor in html_links(body)]
+    return Mention(
+        platform="hackernews",
+        platform_id=item_id,
+        kind="post",
+        permalink=PERMALINK.format(item_id),
+        created_at=created_at,
+        author_id=author,
+        author_handle=author,
+        title=hit.get("title") or None,
+        text=html_to_text(body) or None,
+        thread_id=item_id,
+        links=tuple(links),
+        metrics=Metrics(score=_int_or_none(hit.get("points")), replies=_int_or_none(hit.get("num_comments"))),
+        raw=raw,
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

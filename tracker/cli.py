@@ -1,0 +1,409 @@
+"""The `tracker` command line (CONTRACT §4).
+
+Only click is imported at start-up: SQLAlchemy, pydantic, pandas and the platform SDKs are imported inside
+the commands that need them, so `tracker --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from tracker.config import Config
+    from tracker.locks import WriterLock
+    from tracker.poller import RunResult
+    from tracker.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    """Global options, with the config loaded on first use."""
+
+    def __init__(self, config_path: str | None, log_format: str, debug: bool) -> None:
+        self.config_path = config_path
+        self.log_format = log_format
+        self.debug = debug
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from tracker.config import load_config
+            from tracker.logs import redact_secrets
+
+            self._config = load_config(self.config_path)
+            redact_secrets(self._config.secrets())
+        return self._config
+
+    def open_store(self) -> Store:
+        from tracker.store import Store
+
+        return Store.open(self.config.database_url)
+
+    def writer_lock(self, store: Store, what: str) -> WriterLock:
+        """Take the database's writer lock for a one-off command (LockedError, exit 2, if a daemon runs)."""
+        from tracker.locks import WriterLock
+
+        lock = WriterLock(self.config.database_url, self.config.data_dir)
+        leader = store.state("leader").get("leader", ("", None))[0]
+        lock.acquire(what, leader=leader)
+        return lock
+
+
+class TrackerGroup(click.Group):
+    """Turns tracker errors into one line on stderr and the contract's exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from tracker.errors import TrackerError
+
+        try:
+            return super().invoke(ctx)
+        except TrackerError as exc:
+            if ctx.params.get("debug"):
+                raise
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            for problem in problems:
+                click.echo(f"error: {problem}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            text = " ".join(str(exc).split())
+            click.echo(
+                f"error: internal error: {type(exc).__name__}: {text} (rerun with --debug for details)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_path", metavar="PATH", help="Config file (default: $TRACKER_CONFIG, ./tracker.toml)."
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
+@click.version_option(package_name="mention-tracker")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_format: str, debug: bool) -> None:
+    """Find the social media posts that link to your website."""
+    from tracker.logs import setup_logging
+
+    setup_logging(log_format, debug=debug)
+    ctx.obj = State(config_path, log_format, debug)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@cli.command()
+@pass_state
+def check(state: State) -> None:
+    """Validate the config and print what each enabled connector will do."""
+    from tracker import registry
+    from tracker.config import format_duration
+    from tracker.connector import ConnectorContext
+
+    config = state.config
+    click.echo(f"config: {config.path}")
+    click.echo(
+        f"domains: {', '.join(d.name + ('' if d.include_subdomains else ' (no subdomains)') for d in config.domains)}"
+    )
+    click.echo(f"database: {_describe_database(config.database_url)}")
+    click.echo(
+        f"reports: {config.reports.output_dir} every {config.reports.schedule} {config.tracker.timezone}"
+    )
+    for name, settings in config.connectors.items():
+        if not settings.enabled:
+            click.echo(f"  {name}: disabled")
+            continue
+        connector = registry.load(settings.type)(name, settings, ConnectorContext(data_dir=config.data_dir))
+        when = (
+            "streams continuously" if connector.streaming else f"every {format_duration(settings.interval)}"
+        )
+        click.echo(
+            f"  {name} ({settings.type}, {connector.mode()}): {connector.describe(config.domains)}; {when}"
+        )
+    if not config.enabled_connectors:
+        click.echo("no connector is enabled: set enabled = true in a [connectors.NAME] table")
+    click.echo("config OK")
+
+
+def _describe_database(url: str) -> str:
+    from tracker.store import _safe_url
+
+    return _safe_url(url)
+
+
+@cli.command()
+def connectors() -> None:
+    """List the available connector types, plugins included."""
+    from tracker import registry
+
+    for type_name, target in registry.available().items():
+        try:
+            connector_class = registry.load(type_name)
+        except registry.UnknownConnectorError as exc:
+            click.echo(f"{type_name:16} (broken: {exc})")
+            continue
+        missing = registry.missing_dependencies(connector_class)
+        origin = registry.distribution_of(type_name) or target
+        kind = "stream" if connector_class.streaming else "poll"
+        note = f"  [{missing[0]}]" if missing else ""
+        click.echo(f"{type_name:16} {kind:6} {connector_class.description}  ({origin}){note}")
+
+
+@cli.command()
+@click.option("--connector", "names", multiple=True, metavar="NAME", help="Only this connector (repeatable).")
+@pass_state
+def poll(state: State, names: Sequence[str]) -> None:
+    """Run one pass of each enabled (or named) connector now, then exit."""
+    from tracker.poller import Poller, run_all
+
+    selected = _select_connectors(state.config, names)
+    store = state.open_store()
+    lock = state.writer_lock(store, "tracker poll")
+    poller = Poller(state.config, store)
+    try:
+        results = run_all(poller, selected)
+    finally:
+        poller.close()
+        lock.release()
+        store.close()
+    _print_results(results)
+    if any(result.failed for result in results):
+        sys.exit(1)
+
+
+def _select_connectors(config: Config, names: Sequence[str]) -> list[str]:
+    from tracker.errors import ConfigError
+
+    if not names:
+        selected = list(config.enabled_connectors)
+        if not selected:
+            raise ConfigError("no connector is enabled; set enabled = true in a [connectors.NAME] table")
+        return selected
+    unknown = [name for name in names if name not in config.connectors]
+    if unknown:
+        known = ", ".join(config.connectors) or "none"
+        raise ConfigError(f"--connector {unknown[0]}: no such connector in the config (configured: {known})")
+    disabled = [name for name in names if not config.connectors[name].enabled]
+    if disabled:
+        raise ConfigError(
+            f"--connector {disabled[0]}: it is disabled; set enabled = true in [connectors.{disabled[0]}]"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _print_results(results: Sequence[RunResult]) -> None:
+    header = (
+        f"{'connector':20} {'status':12} {'fetched':>8} {'new':>6} {'updated':>8} {'errors':>6} {'time':>7}"
+    )
+    click.echo(header)
+    for r in results:
+        errors = r.skipped + (1 if r.failed else 0)
+        click.echo(
+            f"{r.connector:20} {r.status:12} {r.fetched:8d} {r.new:6d} {r.updated:8d} {errors:6d} {r.seconds:6.1f}s"
+        )
+    for r in results:
+        if r.error:
+            click.echo(f"{r.connector}: {r.error}", err=True)
+
+
+@cli.command()
+@pass_state
+def run(state: State) -> None:
+    """Run the daemon: poll on schedule, stream, refresh engagement; SIGTERM/SIGINT stop it cleanly."""
+    from tracker.daemon import Daemon
+
+    sys.exit(Daemon(state.config).run())
+
+
+@cli.command()
+@click.option("--since", required=True, metavar="DATE", help="Read history back to this date (YYYY-MM-DD).")
+@click.option("--connector", "names", multiple=True, metavar="NAME", help="Only this connector (repeatable).")
+@pass_state
+def backfill(state: State, since: str, names: Sequence[str]) -> None:
+    """Fetch history as far as each platform allows, without moving the live cursors; resumable."""
+    from tracker.backfill import run_backfill
+    from tracker.errors import ConfigError
+    from tracker.export import parse_range_bound
+
+    try:
+        start = parse_range_bound(since, state.config.tracker.timezone, end=False)
+    except ValueError as exc:
+        raise ConfigError(f"--since {since!r}: not a date; write it like 2026-10-01") from exc
+    selected = _select_connectors(state.config, names)
+    store = state.open_store()
+    lock = state.writer_lock(store, "tracker backfill")
+    try:
+        results = run_backfill(state.config, store, selected, start)
+    finally:
+        lock.release()
+        store.close()
+    _print_results(results)
+    if any(result.failed for result in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--week", metavar="YYYY-Www", help="The ISO week to report (default: the last complete week).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Write under this folder instead of reports.output_dir."
+)
+@pass_state
+def report(state: State, week: str | None, out: str | None) -> None:
+    """Write a week's report (CSV files and report.html) and print the path of its report.html."""
+    from pathlib import Path
+
+    from tracker.errors import ConfigError
+
+    config = state.config
+    from reports import IsoWeek, write_report
+
+    try:
+        chosen = IsoWeek.parse(week) if week else None
+    except ValueError as exc:
+        raise ConfigError(f"--week: {exc}") from exc
+    written = write_report(config, week=chosen, out_dir=Path(out) if out else None)
+    click.echo(str(written.html) if "html" in config.reports.formats else str(written.folder))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Per connector: health, last success and error, next run, cursor age, usage and spend this month.
+
+    Exits 0 when healthy, 1 when degraded, 2 when down.
+    """
+    from datetime import UTC, datetime
+
+    from tracker.status import HEALTH_ORDER, collect, overall
+
+    config = state.config
+    store = state.open_store()
+    try:
+        now = datetime.now(UTC)
+        statuses = collect(config, store, now)
+    finally:
+        store.close()
+    health = overall(statuses)
+    if as_json:
+        click.echo(json.dumps({"health": health, "connectors": [s.to_json(now) for s in statuses]}, indent=2))
+    else:
+        _print_status(statuses, health, now)
+    sys.exit(max(HEALTH_ORDER[health], 0))
+
+
+def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
+    from tracker.status import ConnectorStatus
+
+    def ago(moment: Any) -> str:
+        if moment is None:
+            return "never"
+        seconds = int((now - moment).total_seconds())
+        if seconds < 0:
+            return f"in {_span(-seconds)}"
+        return f"{_span(seconds)} ago"
+
+    click.echo(f"health: {health}")
+    for s in statuses:
+        assert isinstance(s, ConnectorStatus)
+        click.echo(f"{s.name} ({s.type}, {s.mode}): {s.health}" + (f" - {s.note}" if s.note else ""))
+        if not s.enabled:
+            continue
+        click.echo(
+            f"  last success: {ago(s.last_success_at)}; last run: {s.last_run_status or '-'} {ago(s.last_run_at)}"
+        )
+        if s.last_error:
+            click.echo(f"  last error ({ago(s.last_error_at)}): {s.last_error}")
+        if s.next_run_at is not None:
+            click.echo(f"  next run: {ago(s.next_run_at)}")
+        click.echo(f"  cursor saved: {ago(s.cursor_updated_at)}")
+        usage = f"  this month: {s.requests_this_month} requests, {s.items_read_this_month} items read"
+        if s.counters_this_month:
+            usage += " (" + ", ".join(f"{k} {v}" for k, v in sorted(s.counters_this_month.items())) + ")"
+        if s.budget_usd is not None or s.spend_this_month_usd:
+            usage += f", spend ${s.spend_this_month_usd:.2f}"
+            if s.budget_usd is not None:
+                usage += f" of ${s.budget_usd:.2f} budget"
+        click.echo(usage)
+        click.echo(f"  mentions this week: {s.mentions_this_week}")
+
+
+def _span(seconds: int) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@cli.command()
+@click.option("--since", metavar="DATE", help="From this date (YYYY-MM-DD in tracker.timezone) or ISO time.")
+@click.option("--until", metavar="DATE", help="Up to this date (inclusive) or ISO time (exclusive).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout."
+)
+@pass_state
+def export(state: State, since: str | None, until: str | None, fmt: str, out: str | None) -> None:
+    """Export all mentions in a date range."""
+    import importlib.util
+
+    from tracker.errors import ConfigError
+    from tracker.export import parse_range_bound, write_parquet
+
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ConfigError(
+            "--format parquet needs the pyarrow library; install it with: pip install 'mention-tracker[parquet]'"
+        )
+    timezone = state.config.tracker.timezone
+    try:
+        start = parse_range_bound(since, timezone, end=False) if since else None
+        end = parse_range_bound(until, timezone, end=True) if until else None
+    except ValueError as exc:
+        raise ConfigError(f"--since/--until: {exc}; write a date like 2026-11-17") from exc
+    store = state.open_store()
+    try:
+        items = store.iter_mentions(start, end)
+        if fmt == "parquet":
+            write_parquet(out or sys.stdout.buffer, items)
+        elif out:
+            with open(out, "w", encoding="utf-8", newline="") as stream:
+                _write_text(stream, fmt, items)
+        else:
+            _write_text(sys.stdout, fmt, items)
+    finally:
+        store.close()
+
+
+def _write_text(stream: Any, fmt: str, items: Any) -> None:
+    from tracker.export import export_csv, jsonl_lines
+
+    if fmt == "csv":
+        export_csv(stream, items)
+    else:
+        for line in jsonl_lines(items):
+            stream.write(line)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="tracker")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""What `tracker status` reports: per connector health, last runs, cursors, usage and spend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+
+from tracker import registry
+from tracker.config import Config
+from tracker.connector import ConnectorContext
+from tracker.poller import month_start
+from tracker.record import format_utc, parse_iso
+from tracker.schema import connector_runs, cursors, mentions
+from tracker.store import Store
+
+HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down": 2}
+_DOWN_AFTER_FAILURES = 3
+STREAM_SILENCE = timedelta(minutes=5)
+
+
+@dataclass
+class ConnectorStatus:
+    name: str
+    type: str
+    enabled: bool
+    mode: str
+    health: str
+    last_run_at: datetime | None = None
+    last_run_status: str | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_run_at: datetime | None = None
+    cursor_updated_at: datetime | None = None
+    requests_this_month: int = 0
+    items_read_this_month: int = 0
+    spend_this_month_usd: float = 0.0
+    counters_this_month: dict[str, int] = field(default_factory=dict)
+    budget_usd: float | None = None
+    mentions_this_week: int = 0
+    note: str | None = None
+    last_outcome: str | None = None  # the last run's status, ignoring runs cut short by a shutdown
+    streaming_since: datetime | None = None  # a stream connector's run that is still going
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in list(data.items()):
+            if isinstance(value, datetime):
+                data[key] = format_utc(value)
+        data["cursor_age_seconds"] = (
+            int((now - self.cursor_updated_at).total_seconds()) if self.cursor_updated_at else None
+        )
+        data["spend_this_month_usd"] = round(self.spend_this_month_usd, 4)
+        return data
+
+
+def week_start(now: datetime, timezone: str) -> datetime:
+    """Monday 00:00 of ``now``'s ISO week in ``timezone``, as UTC."""
+    local = now.astimezone(ZoneInfo(timezone))
+    monday = (local - timedelta(days=local.weekday())).date()
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(timezone))
+    return start.astimezone(UTC)
+
+
+def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus]:
+    """The status of every configured connector."""
+    statuses = []
+    month = month_start(now)
+    week = week_start(now, config.tracker.timezone)
+    next_runs = store.state("next_run:")
+    with store.read() as conn:
+        for name, settings in config.connectors.items():
+            connector_class = registry.load(settings.type)
+            connector = connector_class(name, settings, ConnectorContext(data_dir=config.data_dir))
+            status = ConnectorStatus(
+                name=name,
+                type=settings.type,
+                enabled=settings.enabled,
+                mode=connector.mode(),
+                health="disabled" if not settings.enabled else "pending",
+                budget_usd=connector.monthly_budget_usd(),
+            )
+            runs = (
+                conn.execute(
+                    select(connector_runs)
+                    .where(connector_runs.c.connector == name, connector_runs.c.status != "running")
+                    .order_by(connector_runs.c.started_at.desc(), connector_runs.c.id.desc())
+                    .limit(50)
+                )
+                .mappings()
+                .all()
+            )
+            if runs:
+                _describe_runs(status, runs)
+                if settings.enabled and not connector.streaming:
+                    status.next_run_at = runs[0]["started_at"] + settings.interval
+            published = next_runs.get(f"next_run:{name}")
+            if settings.enabled and published is not None:
+                status.next_run_at = parse_iso(published[0])
+            usage = conn.execute(
+                select(
+                    func.coalesce(func.sum(connector_runs.c.requests), 0),
+                    func.coalesce(func.sum(connector_runs.c.items_read), 0),
+                    func.coalesce(func.sum(connector_runs.c.cost_usd), 0.0),
+                ).where(connector_runs.c.connector == name, connector_runs.c.started_at >= month)
+            ).one()
+            status.requests_this_month, status.items_read_this_month = int(usage[0]), int(usage[1])
+            status.spend_this_month_usd = float(usage[2])
+            for (counters,) in conn.execute(
+                select(connector_runs.c.counters).where(
+                    connector_runs.c.connector == name, connector_runs.c.started_at >= month
+                )
+            ):
+                for key, value in json.loads(counters or "{}").items():
+                    status.counters_this_month[key] = status.counters_this_month.get(key, 0) + int(value)
+            status.cursor_updated_at = conn.execute(
+                select(func.max(cursors.c.updated_at)).where(cursors.c.connector == name)
+            ).scalar()
+            if status.cursor_updated_at is not None and status.cursor_updated_at.tzinfo is None:
+                status.cursor_updated_at = status.cursor_updated_at.replace(tzinfo=UTC)
+            status.mentions_this_week = int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(mentions)
+                    .where(
+                        and_(
+                            mentions.c.found_by == name,
+                            mentions.c.created_at >= week,
+                            mentions.c.deleted_at.is_(None),
+                        )
+                    )
+                ).scalar()
+                or 0
+            )
+            if connector.streaming:
+                status.streaming_since = conn.execute(
+                    select(func.max(connector_runs.c.started_at)).where(
+                        connector_runs.c.connector == name, connector_runs.c.status == "running"
+                    )
+                ).scalar()
+            if settings.enabled:
+                status.health, status.note = _health(status, settings.interval, now)
+            statuses.append(status)
+    return statuses
+
+
+def _describe_runs(status: ConnectorStatus, runs: Sequence[Mapping[Any, Any]]) -> None:
+    """Fill in the last run, last success, last error and failures in a row (newest runs first)."""
+    last = runs[0]
+    status.last_run_at = last["finished_at"] or last["started_at"]
+    status.last_run_status = last["status"]
+    for run in runs:
+        if run["status"] in ("failed", "aborted"):
+            status.consecutive_failures += 1
+        elif run["status"] != "interrupted":  # a shutdown says nothing about health
+            break
+    status.last_outcome = next((r["status"] for r in runs if r["status"] != "interrupted"), None)
+    success = next((r for r in runs if r["status"] == "ok"), None)
+    if success is not None:
+        status.last_success_at = success["finished_at"] or success["started_at"]
+    failure = next((r for r in runs if r["error"]), None)
+    if failure is not None:
+        status.last_error = failure["error"]
+        status.last_error_at = failure["finished_at"] or failure["started_at"]
+
+
+def _health(status: ConnectorStatus, interval: timedelta, now: datetime) -> tuple[str, str | None]:
+    if status.streaming_since is not None:  # a stream saves its cursor every few seconds while it reads
+        silent = now - status.cursor_updated_at if status.cursor_updated_at else now - status.streaming_since
+        if silent <= STREAM_SILENCE:
+            return "healthy", "streaming"
+        minutes = int(silent.total_seconds() // 60)
+        return (
+            "down" if silent > timedelta(hours=1) else "degraded"
+        ), f"stream silent: no cursor saved for {minutes} min"
+    if status.last_outcome is None:
+        return "pending", "has not run yet"
+    if status.last_outcome == "budget":
+        return "degraded", "stopped by its monthly budget"
+    if status.consecutive_failures == 0:
+        return "healthy", None
+    stale = status.last_success_at is None or now - status.last_success_at > max(
+        3 * interval, timedelta(hours=1)
+    )
+    if status.consecutive_failures >= _DOWN_AFTER_FAILURES and stale:
+        return "down", f"{status.consecutive_failures} failed runs in a row"
+    return "degraded", f"{status.consecutive_failures} failed run(s) in a row"
+
+
+def overall(statuses: list[ConnectorStatus]) -> str:
+    """healthy, degraded or down: down when every enabled connector that has run is down."""
+    active = [s for s in statuses if s.enabled and s.health != "pending"]
+    if active and all(s.health == "down" for s in active):
+        return "down"
+    if any(s.health in ("degraded", "down") for s in active):
+        return "degraded"
+    return "healthy"
