@@ -1,0 +1,394 @@
+"""Reddit: link posts, self posts and comments that link to the monitored domains.
+
+Per domain, two sources: the domain's listing of new link posts (``/domain/<domain>/new``) and a search of
+all of Reddit, newest first, for ``site:<domain> OR selftext:"<domain>"`` (self posts, and links the listing
+misses). Reddit has no comment search, so the newest comments of ``watch_subreddits`` are scanned
+(``/r/a+b/comments``). Each source is read incrementally (see :mod:`connectors.reddit_sources`).
+
+``auth = "oauth"`` reads the API through praw in read-only mode with an app's client id and secret, within
+one budget of 100 requests a minute; ``auth = "none"`` reads the same listings as public Atom feeds, without
+a key and without metrics (see :mod:`connectors.reddit_feeds`). praw is imported only when a pass runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from connectors.reddit_budget import RequestBudget
+from connectors.reddit_feeds import FEED_REQUESTS_PER_MINUTE, FeedClient, entry_mention, is_gone_entry
+from connectors.reddit_sources import (
+    PAGE_SIZE,
+    Batch,
+    Bounds,
+    Converted,
+    Fetch,
+    Item,
+    SourceRefusedError,
+    read_listing,
+)
+from connectors.reddit_things import is_gone, normalize_thing
+from tracker.config import BaseUrl, ConnectorSettings, DomainSettings, Duration
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
+from tracker.errors import ConnectorError
+from tracker.record import RecordError
+from tracker.urls import DomainMatcher
+
+if TYPE_CHECKING:
+    import praw
+
+    from connectors.reddit_client import RedditApi, Transport
+
+SUBREDDITS_PER_REQUEST = 40  # keeps the source key ("comments:a+b+...", 21 characters a name) under 1024
+FEED_INTERVAL = timedelta(minutes=30)
+_SUBREDDIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
+_FULLNAME = re.compile(r"^t[13]_[0-9a-z]+$")
+_NO_KEY = 'or set auth = "none" to read the public feeds without an API key'
+
+
+class RedditSettings(ConnectorSettings):
+    auth: Literal["oauth", "none"] = "oauth"
+    client_id: str = Field("", validate_default=True)
+    client_secret: SecretStr = Field(SecretStr(""), validate_default=True)
+    user_agent: str = ""
+    watch_subreddits: tuple[str, ...] = ()
+    search: bool = True
+    api_base_url: BaseUrl = "https://oauth.reddit.com"
+    auth_base_url: BaseUrl = "https://www.reddit.com"
+    feed_base_url: BaseUrl = "https://www.reddit.com"
+    initial_lookback: Duration = timedelta(days=7)
+    search_overlap: Duration = timedelta(hours=1)  # Reddit's search index lags behind its listings
+    max_items: int = Field(1000, ge=PAGE_SIZE, le=10_000)
+    requests_per_minute: int = Field(100, ge=1, le=100)
+    timeout: Duration = timedelta(seconds=30)
+    max_rate_limit_wait: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gentler_feed_interval(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("auth") == "none" and "interval" not in data:
+            return {**data, "interval": FEED_INTERVAL}
+        return data
+
+    @field_validator("auth")
+    @classmethod
+    def _praw_installed(cls, value: str, info: ValidationInfo) -> str:
+        if value == "oauth" and info.data.get("enabled") and importlib.util.find_spec("praw") is None:
+            raise ValueError(
+                "auth = \"oauth\" needs the praw library; install it with: pip install 'mention-tracker[reddit]', "
+                + _NO_KEY
+            )
+        return value
+
+    @field_validator("client_id", "client_secret")
+    @classmethod
+    def _credentials_for_oauth(cls, value: str | SecretStr, info: ValidationInfo) -> str | SecretStr:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not text.strip() and info.data.get("auth") == "oauth" and info.data.get("enabled"):
+            variable = f"REDDIT_{str(info.field_name).upper()}"
+            raise ValueError(
+                f'required with auth = "oauth"; set {info.field_name} = "${{{variable}}}" from your Reddit app '
+                f"(https://www.reddit.com/prefs/apps), {_NO_KEY}"
+            )
+        return value
+
+    @field_validator("user_agent")
+    @classmethod
+    def _descriptive_user_agent(cls, value: str) -> str:
+        if value and len(value) < 7:
+            raise ValueError(f'{value!r} is too short; describe the app, e.g. "mention-tracker/1.0 by u/you"')
+        return value
+
+    @field_validator("watch_subreddits")
+    @classmethod
+    def _subreddit_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names: dict[str, str] = {}
+        for written in value:
+            name = written.strip().removeprefix("/").removeprefix("r/")
+            if not _SUBREDDIT.match(name):
+                raise ValueError(
+                    f'{written!r} is not a subreddit name; write names like "python" (letters, digits, underscores)'
+                )
+            names.setdefault(name.lower(), name)
+        return tuple(names.values())
+
+
+@dataclass(frozen=True)
+class Source:
+    """One listing a pass reads: a domain's new link posts, a search for a domain, or watched comments."""
+
+    kind: Literal["domain", "search", "comments"]
+    target: str  # the domain, or the watched subreddits joined with "+"
+    overlap: timedelta = timedelta(0)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target.lower()}"
+
+    @property
+    def what(self) -> str:
+        if self.kind == "domain":
+            return f"new link posts to {self.target}"
+        if self.kind == "search":
+            return f"search for {self.target}"
+        return f"new comments in r/{self.target}"
+
+    @property
+    def query(self) -> str:
+        return f'site:{self.target} OR selftext:"{self.target}"'
+
+    def listing(self, reddit: praw.Reddit, params: dict[str, str | int]) -> Iterable[Any]:
+        """praw's listing generator for one page (``params`` may hold ``after``)."""
+        if self.kind == "domain":
+            return reddit.domain(self.target).new(limit=PAGE_SIZE, params=params)
+        if self.kind == "search":
+            return reddit.subreddit("all").search(self.query, sort="new", limit=PAGE_SIZE, params=params)
+        comments: Iterable[Any] = reddit.subreddit(self.target).comments(limit=PAGE_SIZE, params=params)
+        return comments
+
+    def feed(self) -> tuple[str, dict[str, str | int]]:
+        """The Atom feed's path and query for the same listing."""
+        if self.kind == "domain":
+            return f"/domain/{self.target}/new/.rss", {}
+        if self.kind == "search":
+            return "/search.rss", {"q": self.query, "sort": "new"}
+        return f"/r/{self.target}/comments/.rss", {}
+
+
+class RedditConnector(Connector):
+    type = "reddit"
+    platform = "reddit"
+    Settings = RedditSettings
+    description = "Reddit link posts, self posts and comments (API through praw, or the public feeds)"
+
+    settings: RedditSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(name, settings, context)
+        self._budget: RequestBudget | None = None
+        self._api: RedditApi | None = None
+        self._transport: Transport | None = None
+        self._feeds: FeedClient | None = None
+
+    @property
+    def oauth(self) -> bool:
+        return self.settings.auth == "oauth"
+
+    def mode(self) -> str:
+        return "oauth" if self.oauth else "feeds"
+
+    def describe(self, domains: Sequence[DomainSettings]) -> str:
+        names = ", ".join(domain.name for domain in domains)
+        what = "new link posts" + (", searches for self posts" if self.settings.search else "")
+        if self.settings.watch_subreddits:
+            what += " and new comments in " + ", ".join(f"r/{s}" for s in self.settings.watch_subreddits)
+        how = (
+            "through the API (praw)"
+            if self.oauth
+            else "through the public Atom feeds (no API key, no metrics)"
+        )
+        return f"reads Reddit {what} linking to {names}, {how}"
+
+    def can_refresh(self) -> bool:
+        return self.oauth
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+        if self._feeds is not None:
+            self._feeds.close()
+        self._api = self._transport = self._feeds = None
+
+    def pending_usage(self) -> Usage:
+        return self._usage(0)
+
+    def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        matcher = DomainMatcher((domain.name, domain.include_subdomains) for domain in request.domains)
+        refused: list[str] = []
+        for source in self._sources(request.domains):
+            bounds = Bounds.plan(
+                self.cursor_state(request, source.key),
+                started_at=request.started_at,
+                lookback=self.settings.initial_lookback.total_seconds(),
+                overlap=source.overlap.total_seconds(),
+                since=request.since,
+            )
+            prefilter = matcher if source.kind == "comments" else None
+
+            def convert(items: Sequence[Item], prefilter: DomainMatcher | None = prefilter) -> Converted:
+                return self._convert(items, prefilter)
+
+            try:
+                yield from read_listing(
+                    source.key,
+                    bounds,
+                    self._fetcher(source),
+                    convert,
+                    started_at=request.started_at,
+                    max_items=self.settings.max_items,
+                    usage=self._usage,
+                    cursor=self.make_cursor,
+                    what=source.what,
+                )
+            except SourceRefusedError as exc:
+                self.log.warning("%s", exc)
+                refused.append(str(exc))
+        if refused:
+            raise ConnectorError(
+                f"{len(refused)} Reddit source(s) failed, the others were read: " + "; ".join(refused)
+            )
+
+    def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
+        """Posts and comments by fullname through ``/api/info`` (100 a request), with their current score and
+        comment count; deleted or removed ones are reported deleted. An id Reddit does not return is left as
+        it is. The public feeds cannot look posts up: in feed mode this raises ConnectorError."""
+        if not self.oauth:
+            raise ConnectorError(
+                'the public Reddit feeds cannot look posts up; engagement refresh needs auth = "oauth"'
+            )
+        api = self._reddit_api()
+        ids = [platform_id for platform_id in platform_ids if _FULLNAME.match(platform_id)]
+        problems = [
+            f"{platform_id!r} is not a Reddit post or comment id"
+            for platform_id in platform_ids
+            if platform_id not in ids
+        ]
+        for start in range(0, max(len(ids), 1), PAGE_SIZE):
+            chunk = ids[start : start + PAGE_SIZE]
+
+            def look_up(reddit: praw.Reddit, chunk: list[str] = chunk) -> list[Item]:
+                return [api.item(thing) for thing in reddit.info(fullnames=chunk)]
+
+            items = api.call("info lookup", look_up) if chunk else []
+            converted = self._convert(items, None)
+            converted.problems[:0], problems = problems, []
+            yield Page(
+                "refresh",
+                converted.mentions,
+                usage=self._usage(len(items)),
+                deleted=converted.deleted,
+                skipped=len(converted.problems),
+                problems=converted.problems,
+            )
+
+    # Sources
+
+    def _sources(self, domains: Sequence[DomainSettings]) -> Iterator[Source]:
+        for domain in domains:
+            yield Source("domain", domain.name)
+            if self.settings.search:
+                yield Source("search", domain.name, overlap=self.settings.search_overlap)
+        watched = self.settings.watch_subreddits
+        for start in range(0, len(watched), SUBREDDITS_PER_REQUEST):
+            yield Source("comments", "+".join(watched[start : start + SUBREDDITS_PER_REQUEST]))
+
+    def _fetcher(self, source: Source) -> Fetch:
+        if self.oauth:
+            api = self._reddit_api()
+
+            def read_api(after: str | None, stop: Callable[[Item], bool]) -> Batch:
+                params: dict[str, str | int] = {"after": after} if after else {}
+
+                def page(reddit: praw.Reddit) -> Iterable[Any]:
+                    return source.listing(reddit, params)
+
+                items = api.listing(source.what, page, stop)
+                return Batch(items, more=len(items) >= PAGE_SIZE)
+
+            return read_api
+        feeds = self._feed_client()
+
+        def read_feed(after: str | None, stop: Callable[[Item], bool]) -> Batch:
+            path, params = source.feed()
+            params["limit"] = PAGE_SIZE
+            if after:
+                params["after"] = after
+            items = feeds.entries(path, params)
+            return Batch(items, more=len(items) >= PAGE_SIZE)
+
+        return read_feed
+
+    def _convert(self, items: Sequence[Item], prefilter: DomainMatcher | None) -> Converted:
+        """Items as mentions; deleted ones as deleted ids; unreadable ones as problems."""
+        converted = Converted()
+        for item in items:
+            try:
+                if self.oauth:
+                    kind, data = item.payload["kind"], item.payload["data"]
+                    if is_gone(data):
+                        converted.deleted.append(item.fullname)
+                    elif prefilter is None or prefilter.might_mention(str(data.get("body") or "")):
+                        converted.mentions.append(normalize_thing(kind, data))
+                elif is_gone_entry(item.payload):
+                    converted.deleted.append(item.fullname)
+                elif prefilter is None or prefilter.might_mention(str(item.payload.get("content") or "")):
+                    converted.mentions.append(entry_mention(item.payload))
+            except (KeyError, TypeError, ValueError, AttributeError, RecordError) as exc:
+                converted.problems.append(f"Reddit {item.fullname}: {type(exc).__name__}: {exc}")
+        return converted
+
+    # Clients, built on first use (no I/O in __init__)
+
+    def _user_agent(self) -> str:
+        return self.settings.user_agent or self.context.user_agent
+
+    def _request_budget(self) -> RequestBudget:
+        if self._budget is None:
+            per_minute = self.settings.requests_per_minute
+            if not self.oauth:
+                per_minute = min(per_minute, FEED_REQUESTS_PER_MINUTE)
+            self._budget = RequestBudget(
+                per_minute, self.context, max_wait=self.settings.max_rate_limit_wait.total_seconds()
+            )
+        return self._budget
+
+    def _reddit_api(self) -> RedditApi:
+        if self._api is None:
+            from connectors.reddit_client import RedditApi, Transport
+
+            self._transport = Transport(
+                auth_base_url=self.settings.auth_base_url,
+                context=self.context,
+                budget=self._request_budget(),
+                timeout=self.settings.timeout.total_seconds(),
+            )
+            self._api = RedditApi(
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret.get_secret_value(),
+                user_agent=self._user_agent(),
+                api_base_url=self.settings.api_base_url,
+                auth_base_url=self.settings.auth_base_url,
+                transport=self._transport,
+            )
+        return self._api
+
+    def _feed_client(self) -> FeedClient:
+        if self._feeds is None:
+            self._feeds = FeedClient(
+                self.settings.feed_base_url,
+                user_agent=self._user_agent(),
+                timeout=self.settings.timeout.total_seconds(),
+                context=self.context,
+                budget=self._request_budget(),
+            )
+        return self._feeds
+
+    def _usage(self, items_read: int) -> Usage:
+        """Requests (and rate-limit waits) since the last page, and the items it read."""
+        waits = self._budget.take_waits() if self._budget is not None else 0
+        counters = {"rate_limit_waits": waits} if waits else {}
+        return Usage(requests=self._take_requests(), items_read=items_read, counters=counters)
+
+    def _take_requests(self) -> int:
+        count = 0
+        if self._transport is not None:
+            count += self._transport.take_requests()
+        if self._feeds is not None:
+            count += self._feeds.take_requests()
+        return count
