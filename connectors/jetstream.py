@@ -1,0 +1,445 @@
+"""Bluesky in real time through Jetstream (no account needed).
+
+The connector reads ``<endpoint>?wantedCollections=app.bsky.feed.post&cursor=<time_us>`` over a websocket
+(the ``/subscribe`` wire format of Jetstream v1, which v2 keeps). Nearly every post on the network comes by
+and almost none links to a monitored domain, so :class:`StreamHandler` rejects an event with substring tests
+on the raw message before any JSON parsing. Every few seconds a page carries the matching posts, the deleted
+posts and the cursor (``time_us``), so a quiet site still saves its place. Jetstream orders events only
+roughly by ``time_us``, so a connection resumes a few seconds before the cursor and posts already taken are
+recognised by their at-uri. Authors come as DIDs; handles, names and followers are looked up at the AppView
+and cached. The atproto SDK is not imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import Field, field_validator
+
+from connectors.bluesky_appview import Profiles, refresh_pages
+from connectors.bluesky_posts import POST, post_uri, record_mention
+from tracker.config import BaseUrl, ConnectorSettings, Duration
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.errors import ConnectorError, Interrupted
+from tracker.http import HttpClient
+from tracker.record import Mention, RecordError
+from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.urls import DomainMatcher
+
+_HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first
+_TIME = '"time_us":'
+_OPERATION = '"operation":"'
+_COLLECTION_KEY = '"collection":"'
+_POST_VALUE = f'{POST}"'
+_TIME_RE = re.compile(r'"time_us":\s*(\d+)')
+_MAX_CANDIDATES = 500  # a page holds at most this many posts, however fast the stream runs
+_MAX_DELETED = 5000
+_RECV_WAIT = 0.5  # seconds; how often a quiet connection checks for shutdown and flushes
+
+
+class JetstreamSettings(ConnectorSettings):
+    endpoints: tuple[BaseUrl, ...] = ("wss://jetstream2.us-east.bsky.network/subscribe",)
+    appview_url: BaseUrl = "https://public.api.bsky.app"
+    initial_lookback: Duration = timedelta(minutes=10)
+    replay_window: Duration = timedelta(hours=24)  # how long Jetstream keeps events (its event TTL)
+    overlap: Duration = timedelta(seconds=5)
+    flush_every: Duration = timedelta(seconds=5)
+    idle_timeout: Duration = timedelta(seconds=10)  # catch-up ends when the stream is quiet this long
+    stall_timeout: Duration = timedelta(minutes=2)  # following, a stream quiet this long is reconnected
+    connect_timeout: Duration = timedelta(seconds=10)
+    max_failures: int = Field(6, ge=1, le=100)
+    profile_ttl: Duration = timedelta(days=1)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _websocket_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(
+                'is empty; list at least one, like ["wss://jetstream2.us-east.bsky.network/subscribe"]'
+            )
+        for url in value:
+            if not url.startswith(("ws://", "wss://")):
+                raise ValueError(
+                    f'{url!r} is not a websocket URL; write it like "wss://jetstream2.us-east.bsky.network/subscribe"'
+                )
+            if "?" in url:
+                raise ValueError(
+                    f"{url!r} has a query; remove it (the connector adds wantedCollections and cursor itself)"
+                )
+        return value
+
+
+def time_us(message: str) -> int:
+    """The event's ``time_us``, read without parsing the message; ValueError when it has none."""
+    at = message.find(_TIME, 0, _HEAD)
+    if at >= 0:
+        start = at + len(_TIME)
+        end = message.find(",", start, start + 24)
+        if end > start:
+            try:
+                return int(message[start:end])
+            except ValueError:
+                pass
+    found = _TIME_RE.search(message)
+    if found is not None:
+        return int(found.group(1))
+    stamp = json.loads(message).get("time_us")
+    if type(stamp) is not int:
+        raise ValueError("the event has no time_us")
+    return stamp
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A post create or update that may link to a monitored domain, as received."""
+
+    uri: str
+    record: dict[str, Any]
+    raw: str
+    time_us: int
+    update: bool = False
+
+
+class StreamHandler:
+    """Sorts raw Jetstream messages, cheaply: keeps the post writes that mention a monitored domain anywhere
+    in their text (case-insensitively) and the post deletions; everything else costs a few substring tests.
+
+    ``handle`` is the per-event hot path (the stream benchmark calls it on raw lines).
+    """
+
+    def __init__(self, needles: Sequence[str]) -> None:
+        self.needles = tuple(dict.fromkeys(needle.lower() for needle in needles))
+        self.candidates: list[Candidate] = []
+        self.deleted: list[str] = []
+        self.problems: list[str] = []
+        self.events = 0
+
+    def handle(self, message: str) -> int:
+        """Take one message; returns its ``time_us``, or 0 for a message that cannot be read (it is skipped)."""
+        self.events += 1
+        try:
+            stamp = time_us(message)
+        except ValueError as exc:
+            self.problems.append(f"Jetstream message skipped: {' '.join(str(exc).split())[:200]}")
+            return 0
+        at = message.find(_OPERATION, 0, _HEAD)
+        if at < 0:
+            at = message.find(_OPERATION)
+        # Jetstream writes a commit as ..."operation":"create","collection":"app.bsky.feed.post",...
+        key = message.find(_COLLECTION_KEY, at, at + 40) if at >= 0 else -1
+        if key < 0:
+            if '"commit"' in message:  # a commit not laid out that way: decide after parsing it
+                self._take(message, stamp, check_needles=True)
+            return stamp  # else an identity or account event
+        if not message.startswith(_POST_VALUE, key + len(_COLLECTION_KEY)):
+            return stamp  # another collection (the server should not have sent it)
+        if message.startswith("delete", at + len(_OPERATION)):
+            self._take(message, stamp)
+            return stamp
+        lowered = message.lower()
+        for needle in self.needles:
+            if needle in lowered:
+                self._take(message, stamp)
+                break
+        return stamp
+
+    def _take(self, message: str, stamp: int, check_needles: bool = False) -> None:
+        try:
+            event = json.loads(message)
+            commit = event["commit"]
+            if commit["collection"] != POST:
+                return
+            uri = post_uri(event["did"], commit["rkey"])
+            operation = commit["operation"]
+            if operation == "delete":
+                self.deleted.append(uri)
+            elif operation in ("create", "update"):
+                if check_needles and not any(needle in message.lower() for needle in self.needles):
+                    return
+                record = commit.get("record")
+                if not isinstance(record, dict):
+                    raise TypeError(f"the {operation} carries no record")
+                self.candidates.append(Candidate(uri, record, message, stamp, operation == "update"))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.problems.append(f"Jetstream event at time_us {stamp}: {type(exc).__name__}: {exc}")
+
+    @property
+    def full(self) -> bool:
+        return len(self.candidates) >= _MAX_CANDIDATES or len(self.deleted) >= _MAX_DELETED
+
+    def drain(self) -> tuple[list[Candidate], list[str], list[str], int]:
+        """What was collected since the last call: candidates, deleted uris, problems, messages read."""
+        taken = (self.candidates, self.deleted, self.problems, self.events)
+        self.candidates, self.deleted, self.problems, self.events = [], [], [], 0
+        return taken
+
+
+@dataclass
+class Progress:
+    """Where a pass stands: the highest ``time_us`` read, the posts taken near it, gaps not yet reported."""
+
+    cursor: int
+    recent: dict[str, int] = field(default_factory=dict)  # at-uri -> time_us
+    gaps: list[Gap] = field(default_factory=list)
+    since: str | None = None  # a backfill's start, kept in its cursor
+
+
+class JetstreamConnector(Connector):
+    type = "jetstream"
+    platform = "bluesky"
+    Settings = JetstreamSettings
+    streaming = True
+    description = "Bluesky posts in real time (Jetstream, no account)"
+
+    settings: JetstreamSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(name, settings, context)
+        timeout = self.settings.connect_timeout.total_seconds()
+        # Profile lookups happen between stream reads: few, quick retries. Refresh can afford more.
+        self.appview = HttpClient(
+            self.settings.appview_url, context, timeout=timeout,
+            retry=RetryPolicy(attempts=2, base=0.5, cap=2.0, max_wait=5.0),
+        )  # fmt: skip
+        self.refresh_http = HttpClient(self.settings.appview_url, context, timeout=timeout * 3)
+        self.profiles = Profiles(
+            lambda nsid, params: self.appview.get_json(f"/xrpc/{nsid}", params),
+            context.authors, context.clock, context.monotonic, ttl=self.settings.profile_ttl, log=self.log,
+        )  # fmt: skip
+        self.endpoint_index = 0
+
+    def close(self) -> None:
+        self.appview.close()
+        self.refresh_http.close()
+
+    def pending_usage(self) -> Usage:
+        return Usage(requests=self.appview.take_requests() + self.refresh_http.take_requests())
+
+    def describe(self, domains: Sequence[Any]) -> str:
+        return (
+            f"follows the Bluesky post stream ({len(self.settings.endpoints)} Jetstream endpoint(s)) "
+            f"for links to {', '.join(d.name for d in domains)}; `tracker poll` catches up to now and stops"
+        )
+
+    # The stream
+
+    def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        settings = self.settings
+        matcher = DomainMatcher((d.name, d.include_subdomains) for d in request.domains)
+        handler = StreamHandler(matcher.needles)
+        now_us = _us(request.started_at)
+        overlap = _span(settings.overlap)
+        position, progress, resumed = self._start(request)
+        if progress.gaps or not resumed:
+            # Claim the starting point (and report a gap) before connecting: should this pass fail, the next
+            # one still starts here.
+            yield self.page(handler, progress)
+        failures = 0
+        while True:
+            endpoint = settings.endpoints[self.endpoint_index % len(settings.endpoints)]
+            at = max(position, progress.cursor - overlap)
+            problem, wait, before = "", None, progress.cursor
+            try:
+                with self._connect(endpoint, at) as connection:
+                    outcome, received = yield from self._read(connection, handler, progress, request, now_us)
+            except _connect_errors() as exc:
+                problem = _describe_failure(exc)
+                wait = _retry_after(exc)
+            else:
+                if outcome == "done":
+                    return
+                if progress.cursor > before:
+                    failures = 0
+                if outcome == "stalled":
+                    problem = f"no events for {settings.stall_timeout.total_seconds():.0f}s"
+                elif not received:
+                    problem = "the connection closed before sending anything"
+                elif progress.cursor <= before:
+                    problem = "the connection closed before sending anything new"
+            if not problem:
+                continue  # a dropped connection that had moved the cursor on: reconnect at once, same endpoint
+            failures += 1
+            self.log.warning("Jetstream endpoint %s: %s", endpoint, problem)
+            if failures >= settings.max_failures:
+                raise ConnectorError(
+                    f"every Jetstream endpoint failed {failures} times in a row "
+                    f"({', '.join(settings.endpoints)}), last: {problem}; check the network or the endpoints"
+                )
+            self.endpoint_index += 1  # fail over to the next endpoint
+            delay = RetryPolicy(base=1.0, cap=60.0).delay(failures)
+            self.context.sleep(min(max(delay, wait or 0.0), 300.0))
+
+    def _start(self, request: FetchRequest) -> tuple[int, Progress, bool]:
+        """Where to start reading: the saved cursor minus the overlap (resumed), else the lookback (or a
+        backfill's start); never before Jetstream's replay window (a gap is recorded then)."""
+        settings = self.settings
+        overlap = _span(settings.overlap)
+        now_us = _us(request.started_at)
+        state = self.cursor_state(request, "stream") or {}
+        saved, since = state.get("time_us"), _since(request)
+        if type(saved) is int and saved > 0 and state.get("since") == since:
+            position = saved - overlap
+            listed = state.get("recent")
+            recent = (
+                {uri: saved for uri in listed if isinstance(uri, str)} if isinstance(listed, list) else {}
+            )
+            progress, resumed = Progress(saved, recent, since=since), True
+        else:
+            start = (
+                request.since if request.since is not None else request.started_at - settings.initial_lookback
+            )
+            position = _us(start)
+            progress, resumed = Progress(position, since=since), False
+        earliest = now_us - _span(settings.replay_window)
+        if position < earliest:
+            progress.gaps.append(
+                Gap("stream", _time(position), _time(earliest), "older than Jetstream's replay window")
+            )
+            position = progress.cursor = earliest
+        return position, progress, resumed
+
+    def _connect(self, endpoint: str, position: int) -> Any:
+        from websockets.sync.client import connect
+
+        url = f"{endpoint}?{urlencode({'wantedCollections': POST, 'cursor': position})}"
+        return connect(
+            url,
+            open_timeout=self.settings.connect_timeout.total_seconds(),
+            close_timeout=2,
+            max_size=2**22,
+            max_queue=1024,  # about 1 MB: a cushion while a page is stored, and room to finish a close handshake
+            user_agent_header=self.context.user_agent,
+        )
+
+    def _read(
+        self, connection: Any, handler: StreamHandler, progress: Progress, request: FetchRequest, now_us: int
+    ) -> Generator[Page, None, tuple[str, int]]:
+        """Read one connection until the live edge or a quiet spell (catch-up), shutdown, a stall or a drop.
+
+        Returns (``done`` | ``dropped`` | ``stalled``, messages received).
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        settings = self.settings
+        flush_every = settings.flush_every.total_seconds()
+        quiet_limit = (settings.stall_timeout if request.follow else settings.idle_timeout).total_seconds()
+        flush_at = time.monotonic() + flush_every
+        last_message = time.monotonic()
+        received = 0
+        while True:
+            if self.context.stop.is_set():
+                yield self.page(handler, progress)
+                raise Interrupted("shutdown requested")
+            try:
+                data = connection.recv(timeout=_RECV_WAIT, decode=False)
+            except TimeoutError:
+                if time.monotonic() - last_message >= quiet_limit:
+                    yield self.page(handler, progress)
+                    return ("stalled" if request.follow else "done"), received
+            except ConnectionClosed as exc:
+                self.log.info("Jetstream connection closed (%s); resuming from the cursor", exc)
+                yield self.page(handler, progress)
+                return "dropped", received
+            else:
+                received += 1
+                last_message = time.monotonic()
+                stamp = handler.handle(data.decode("utf-8", errors="replace"))
+                if stamp > now_us and not request.follow:
+                    yield self.page(handler, progress)
+                    return "done", received  # an event stamped after this pass began: the live edge
+                progress.cursor = max(progress.cursor, stamp)
+            if handler.full or time.monotonic() >= flush_at:
+                if handler.events or handler.problems:  # a silent connection has nothing new to save
+                    yield self.page(handler, progress)
+                flush_at = time.monotonic() + flush_every
+
+    def page(self, handler: StreamHandler, progress: Progress) -> Page:
+        """The posts, deletions and problems ``handler`` collected so far, as a page with the cursor after them."""
+        candidates, deleted, problems, events = handler.drain()
+        # Posts taken before (the overlap replays them) are skipped; edits always count.
+        fresh = [c for c in candidates if c.update or c.uri not in progress.recent]
+        authors = self.profiles.resolve([c.uri.split("/", 3)[2] for c in fresh]) if fresh else {}
+        mentions: list[Mention] = []
+        for candidate in fresh:
+            try:
+                did = candidate.uri.split("/", 3)[2]
+                mentions.append(
+                    record_mention(candidate.uri, candidate.record, raw=candidate.raw, author=authors.get(did),
+                                   received=_time(candidate.time_us))
+                )  # fmt: skip
+            except (RecordError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                problems.append(f"Bluesky post {candidate.uri}: {type(exc).__name__}: {exc}")
+        for candidate in candidates:
+            progress.recent[candidate.uri] = max(candidate.time_us, progress.recent.get(candidate.uri, 0))
+        keep_from = progress.cursor - _span(self.settings.overlap)
+        progress.recent = {uri: stamp for uri, stamp in progress.recent.items() if stamp >= keep_from}
+        state: dict[str, Any] = {"time_us": progress.cursor, "recent": sorted(progress.recent)}
+        if progress.since is not None:
+            state["since"] = progress.since
+        page = Page(
+            "stream",
+            mentions,
+            cursor=self.make_cursor(state),
+            usage=Usage(requests=self.appview.take_requests(), items_read=events),
+            gaps=progress.gaps,
+            deleted=deleted,
+            skipped=len(problems),
+            problems=problems,
+        )
+        progress.gaps = []
+        return page
+
+    def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
+        """Current metrics through the public AppView's ``getPosts``; posts it no longer has are deleted."""
+
+        def query(nsid: str, params: Mapping[str, Any]) -> Any:
+            return self.refresh_http.get_json(f"/xrpc/{nsid}", params)
+
+        yield from refresh_pages(
+            platform_ids, query, self.context.clock, self.refresh_http.take_requests, self.profiles
+        )
+
+
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    from websockets.exceptions import WebSocketException
+
+    return (OSError, TimeoutError, EOFError, WebSocketException)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    from websockets.exceptions import InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return f"the server refused the connection with HTTP {exc.response.status_code}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    from websockets.exceptions import InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return parse_retry_after(exc.response.headers.get("Retry-After"))
+    return None
+
+
+def _since(request: FetchRequest) -> str | None:
+    return request.since.isoformat() if request.since is not None else None
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _span(span: timedelta) -> int:
+    return int(span.total_seconds() * 1_000_000)
+
+
+def _time(stamp_us: int) -> datetime:
+    return datetime.fromtimestamp(stamp_us / 1_000_000, UTC)
