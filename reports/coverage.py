@@ -1,0 +1,84 @@
+"""What the tracker could not see in a week: connector downtime, budget stops and coverage gaps.
+
+Downtime runs from a connector's first failed run to its next successful one; a budget stop from the run
+the budget stopped to the next successful one (often the next month); gaps are what connectors recorded
+themselves (e.g. a cursor older than a platform's search window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from tracker.schema import connector_runs, coverage_gaps
+
+_LIVE_KINDS = ("poll", "stream")
+
+
+@dataclass(frozen=True)
+class CoverageItem:
+    connector: str
+    kind: str  # downtime | budget | gap
+    start: datetime
+    end: datetime
+    detail: str
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+
+def coverage(conn: Connection, start: datetime, end: datetime) -> list[CoverageItem]:
+    """Coverage problems overlapping ``[start, end)``, clipped to it, per connector in time order."""
+    items: list[CoverageItem] = []
+    rows = conn.execute(
+        select(
+            connector_runs.c.connector,
+            connector_runs.c.status,
+            connector_runs.c.started_at,
+            connector_runs.c.error,
+        )
+        .where(connector_runs.c.kind.in_(_LIVE_KINDS), connector_runs.c.started_at < end)
+        .order_by(connector_runs.c.connector, connector_runs.c.started_at)
+    ).all()
+    by_connector: dict[str, list[tuple[str, datetime, str | None]]] = {}
+    for connector, status, started, error in rows:
+        by_connector.setdefault(connector, []).append((status, started, error))
+    for connector, runs in by_connector.items():
+        items.extend(_outages(connector, runs, start, end))
+    gaps = conn.execute(
+        select(coverage_gaps).where(coverage_gaps.c.gap_start < end, coverage_gaps.c.gap_end > start)
+    ).mappings()
+    for gap in gaps:
+        items.append(
+            CoverageItem(
+                gap["connector"], "gap", max(gap["gap_start"], start), min(gap["gap_end"], end), gap["reason"]
+            )
+        )
+    return sorted(items, key=lambda item: (item.connector, item.start))
+
+
+def _outages(
+    connector: str, runs: list[tuple[str, datetime, str | None]], start: datetime, end: datetime
+) -> list[CoverageItem]:
+    items = []
+    open_kind: str | None = None
+    open_since: datetime | None = None
+    detail = ""
+    for status, started, error in runs:
+        if status in ("failed", "aborted", "budget"):
+            kind = "budget" if status == "budget" else "downtime"
+            if open_kind is None:
+                open_kind, open_since, detail = kind, started, error or status
+            continue
+        if status == "ok" and open_kind is not None and open_since is not None:
+            if started > start and open_since < end:
+                items.append(
+                    CoverageItem(connector, open_kind, max(open_since, start), min(started, end), detail)
+                )
+            open_kind = open_since = None
+    if open_kind is not None and open_since is not None and open_since < end:
+        items.append(CoverageItem(connector, open_kind, max(open_since, start), end, detail))
+    return items
