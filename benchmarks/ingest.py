@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Row
-from benchmarks.data import hn_hit
+from benchmarks.data import hn_hits
 from connectors.hackernews import normalize_hit
 from tracker.config import Config, ConnectorSettings, parse_config
 from tracker.connector import Connector, FetchRequest, Page, Usage
@@ -30,6 +30,9 @@ class ReplaySettings(ConnectorSettings):
     stop: int = 0
 
 
+_HITS: list[dict[str, Any]] = []  # the API's answers, generated before the clock starts (as if received)
+
+
 class ReplayConnector(Connector):
     """Generated Algolia hits, normalized by the Hacker News connector's own code, 100 per page."""
 
@@ -40,7 +43,7 @@ class ReplayConnector(Connector):
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         settings: Any = self.settings
         for offset in range(settings.start, settings.stop, BATCH):
-            batch = [hn_hit(index) for index in range(offset, min(offset + BATCH, settings.stop))]
+            batch = _HITS[offset : min(offset + BATCH, settings.stop)]
             yield Page(
                 "replay",
                 [normalize_hit(hit) for hit in batch],
@@ -60,6 +63,7 @@ def _config(folder: Path, database_url: str, start: int, stop: int) -> Config:
 
 def _timed_pass(folder: Path, database_url: str, total: int) -> tuple[float, int]:
     """Store the first half, then time one pass over every post. Returns (seconds, rows the pass wrote)."""
+    _HITS[:] = hn_hits(total)
     store = Store.open(database_url)
     Poller(_config(folder, database_url, 0, total // 2), store).poll("replay")
     with store.engine.begin() as conn:  # a fresh cursor: the pass reads every post again
@@ -69,6 +73,7 @@ def _timed_pass(folder: Path, database_url: str, total: int) -> tuple[float, int
     started = time.perf_counter()
     result = poller.poll("replay")
     seconds = time.perf_counter() - started
+    _HITS.clear()
     store.close()
     if result.status != "ok":
         raise RuntimeError(f"the pipeline failed: {result.error}")

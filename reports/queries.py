@@ -107,9 +107,11 @@ def week_links(conn: Connection, dialect: str, start: datetime, end: datetime) -
 
 def linked_before(conn: Connection, dialect: str, start: datetime, end: datetime) -> dict[str, Any]:
     """For each page linked in the week that had been linked before it, when it was first linked."""
+    # CROSS JOIN keeps SQLite walking the history by its created_at index; left free, its planner would scan
+    # every link by canonical_url (seconds for a big week with no history). PostgreSQL plans it either way.
     sql = (
-        "SELECT l.canonical_url, MIN(m.created_at) FROM links l JOIN mentions m ON m.id = l.mention_id "
-        "WHERE m.created_at < ? AND l.canonical_url IN "
+        "SELECT l.canonical_url, MIN(m.created_at) FROM mentions m CROSS JOIN links l "
+        "WHERE l.mention_id = m.id AND m.created_at < ? AND l.canonical_url IN "
         f"(SELECT l2.canonical_url FROM links l2 JOIN mentions m ON m.id = l2.mention_id WHERE {_LIVE_IN_WEEK}) "
         "GROUP BY l.canonical_url"
     )
