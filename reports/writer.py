@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,21 +64,35 @@ def write_report(
     own_store = store is None
     store = store or Store.open(config.database_url)
     try:
-        for leftover in output.glob(f".{week}-*"):  # a run that was killed while writing
-            shutil.rmtree(leftover, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{week}-", dir=output))
-        try:
-            report = _write_week(config, store, week, staging, now)
-            os.chmod(staging, 0o755)  # noqa: S103 - mkdtemp makes it 0700; a report folder is meant to be read
-            _swap_in(staging, output / str(week))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        with writer_lock(output):
+            for leftover in output.glob(f".{week}-*"):  # a run that was killed while writing
+                shutil.rmtree(leftover, ignore_errors=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{week}-", dir=output))
+            try:
+                report = _write_week(config, store, week, staging, now)
+                os.chmod(staging, 0o755)  # noqa: S103 - mkdtemp makes it 0700; a report is meant to be read
+                _swap_in(staging, output / str(week))
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            write_index(output, now)
     finally:
         if own_store:
             store.close()
-    write_index(output, now)
     return Written(week, output / str(week), report.total)
+
+
+@contextmanager
+def writer_lock(output: Path) -> Iterator[None]:
+    """One report writer at a time per output folder: the daemon's weekly run and a `tracker report` queue
+    instead of clearing each other's half-written folders or swapping the same week at once. The lock
+    (``<output>/.lock``) goes with the process, however it ends."""
+    with (output / ".lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _write_week(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from reports import IsoWeek, write_report
 from reports.rollups import build
+from reports.writer import writer_lock
 from tests.conftest import make_config
 from tests.reports.fixtures import at, fill
 from tracker.config import Config
@@ -197,10 +199,29 @@ def test_rerunning_a_week_replaces_it_and_the_index_lists_every_week(filled: tup
     again = write_report(config, week=W47, now=NOW)
     assert not (again.folder / "stale.txt").exists()
     output = config.reports.output_dir
-    assert sorted(p.name for p in output.iterdir()) == ["2026-W46", "2026-W47", "index.html"]
+    assert sorted(p.name for p in output.iterdir()) == [".lock", "2026-W46", "2026-W47", "index.html"]
     index = (output / "index.html").read_text()
     assert index.index("2026-W47") < index.index("2026-W46")
     assert 'href="2026-W47/report.html"' in index
+
+
+def test_a_second_writer_of_the_same_folder_waits_for_the_first(filled: tuple[Config, Store]) -> None:
+    config, _store = filled
+    output = config.reports.output_dir
+    output.mkdir(parents=True)
+    written: list[Path] = []
+    with writer_lock(output):  # as the daemon's weekly run would hold it
+        second = threading.Thread(
+            target=lambda: written.append(write_report(config, week=W47, now=NOW).folder)
+        )
+        second.start()
+        second.join(timeout=1)
+        assert second.is_alive()
+        assert not (output / "2026-W47").exists()
+        assert not list(output.glob(".2026-W47-*"))  # it has not even started its staging folder
+    second.join(timeout=60)
+    assert written == [output / "2026-W47"]
+    assert (output / "2026-W47" / "report.html").is_file()
 
 
 def test_a_week_with_a_gap_or_downtime_marks_the_comparison_unreliable(filled: tuple[Config, Store]) -> None:
