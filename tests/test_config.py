@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from tests.conftest import make_config, write_config
 from tracker import registry
 from tracker.config import load_config, parse_duration
 from tracker.errors import ConfigError
-from tracker.logs import RedactingFilter
+from tracker.logs import JsonFormatter, RedactingFilter
 
 DOMAIN = '[[domains]]\nname = "example.com"\n'
 AVAILABLE = ", ".join(registry.available())  # every installed connector type, built-in or plugin
@@ -195,6 +196,27 @@ def test_secrets_are_redacted_in_reprs_and_logs(tmp_path: Path) -> None:
     password_only = logging.makeLogRecord({"msg": "password hunter2pw rejected"})
     RedactingFilter(config.secrets()).filter(password_only)
     assert password_only.getMessage() == "password *** rejected"
+
+
+@pytest.mark.parametrize(
+    "formatter", [logging.Formatter("%(message)s"), JsonFormatter()], ids=["text", "json"]
+)
+def test_secrets_are_redacted_in_tracebacks_and_extra_fields(formatter: logging.Formatter) -> None:
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactingFilter(["hunter2pw"]))
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError("login as u:hunter2pw failed")
+        except RuntimeError:
+            logger.exception("poll failed", extra={"url": "https://u:hunter2pw@db/x"})
+    finally:
+        logger.removeHandler(handler)
+    output = handler.stream.getvalue()
+    assert "RuntimeError: login as u:*** failed" in output
+    assert "hunter2pw" not in output
 
 
 def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:

@@ -24,12 +24,24 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the message, the traceback (formatted here, so formatters reuse the clean text) and any
+        text ``extra`` fields."""
         if self.secrets:
             record.msg = self.redact(record.getMessage())
             record.args = None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = _TRACEBACKS.formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = self.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
+            for key, value in vars(record).items():
+                if key not in _STANDARD and isinstance(value, str):
+                    setattr(record, key, self.redact(value))
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,8 +55,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(entry, default=str)
 
 
