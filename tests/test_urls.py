@@ -91,6 +91,8 @@ MATCHES = [
     ("https://evil.net/example.com", None),
     ("https://evil.net/?u=https://example.com", None),
     ("https://example.com@evil.net/", None),
+    ("https://evil.net\\@example.com/", None),  # a browser goes to evil.net (a backslash is a "/")
+    ("https://example.com\\@evil.net/", "example.com"),
     ("https://EXAMPLE.COM.", "example.com"),
     ("https://xn--bcher-kva.de/", "xn--bcher-kva.de"),
     ("https://shop.bücher.de/", "xn--bcher-kva.de"),

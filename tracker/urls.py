@@ -73,6 +73,9 @@ def _split(url: str) -> tuple[str, str, str, str, str] | None:
                 return None  # mailto:, javascript:, data: ...
         else:
             url = "https://" + url
+    if "\\" in url:  # browsers read a backslash before the query as "/": evil.net\@example.com is evil.net
+        end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+        url = url[:end].replace("\\", "/") + url[end:]
     try:
         parts = urlsplit(url)
     except ValueError:
