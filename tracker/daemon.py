@@ -159,8 +159,12 @@ class Work:
                 self._active += 1
             try:
                 job(*args)
-            except Exception:  # a job must never take the scheduler down
-                log.exception("job %s failed", getattr(job, "__name__", job))
+            except Exception as exc:  # a job must never take the scheduler down
+                job_name = getattr(job, "__name__", job)
+                log.error(
+                    "job %s failed: %s: %s (--debug shows the traceback)", job_name, type(exc).__name__, exc
+                )
+                log.debug("traceback of job %s", job_name, exc_info=True)
             finally:
                 with self._active_lock:
                     self._active -= 1

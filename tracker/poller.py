@@ -188,8 +188,9 @@ class Poller:
         except SQLAlchemyError as exc:
             result.status, result.error = "failed", f"database error: {one_line(exc)}"
         except Exception as exc:  # a bug in a connector must not stop the others
-            log.exception("connector %s crashed", name)
             result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {one_line(exc)}"
+            log.error("connector %s crashed: %s (--debug shows the traceback)", name, result.error)
+            log.debug("traceback of %s's crash", name, exc_info=True)
         result.seconds = time.monotonic() - started
         try:
             leftover = connector.pending_usage()
