@@ -186,6 +186,42 @@ def test_export_writes_csv_jsonl_and_parquet(tmp_path: Path, algolia: FakeAlgoli
     assert pq.read_table(out).num_rows == 5
 
 
+def test_a_file_that_is_not_a_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tracker.db").write_text("these are notes, not a database\n" * 100)
+    result = run("--config", str(path), "status")
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"error: cannot open the database sqlite:///{tmp_path}/data/tracker.db: file is not a database\n"
+    )
+
+
+def test_export_to_a_folder_that_does_not_exist_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    result = run("--config", str(path), "export", "--out", str(tmp_path / "missing" / "x.csv"))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {tmp_path}/missing/x.csv: No such file or directory; check the path and its permissions\n"
+    )
+
+
+def test_export_into_a_closed_pipe_stops_quietly(tmp_path: Path, algolia: FakeAlgolia) -> None:
+    path = write(tmp_path, algolia.base_url)
+    run("--config", str(path), "poll")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has read enough
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracker.cli", "--config", str(path), "export", "--format", "jsonl"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_export_filters_by_date_range(tmp_path: Path, algolia: FakeAlgolia) -> None:
     path = write(tmp_path, algolia.base_url)
     run("--config", str(path), "poll")

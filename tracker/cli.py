@@ -7,6 +7,7 @@ the commands that need them, so `tracker --help` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -76,9 +77,18 @@ class TrackerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `tracker export | head`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet too
+            ctx.exit(141)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
+            if isinstance(exc, OSError) and exc.filename is not None:  # a path the user gave or configured
+                click.echo(
+                    f"error: {exc.filename}: {exc.strerror}; check the path and its permissions", err=True
+                )
+                ctx.exit(2)
             text = " ".join(str(exc).split())
             click.echo(
                 f"error: internal error: {type(exc).__name__}: {text} (rerun with --debug for details)",

@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from tracker import page_writer
 from tracker.connector import Author, Cursor, Page, Usage
@@ -102,7 +102,7 @@ class Store:
         if migrate:
             try:
                 store.migrate()
-            except OperationalError as exc:
+            except DatabaseError as exc:  # unreachable, refused, or not a database at all
                 store.close()
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise StoreError(f"cannot open the database {_safe_url(url)}: {reason}") from exc
