@@ -375,3 +375,32 @@ def test_a_running_stream_is_healthy_while_it_saves_its_cursor(tmp_path: Path) -
     (later,) = collect(config, store, now + timedelta(minutes=20))
     assert (later.health, later.note) == ("degraded", "stream silent: no cursor saved for 20 min")
     store.close()
+
+
+def test_health_follows_polls_not_refreshes_and_notices_when_nothing_runs(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tracker.config import load_config
+    from tracker.status import collect
+    from tracker.store import Store
+
+    config = load_config(write(tmp_path))  # hackernews, every 10 minutes
+    store = Store.open(config.database_url)
+    start = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+    def ran(kind: str, status: str, at: datetime) -> None:
+        store.finish_run(store.start_run("hackernews", kind, at), status, at + timedelta(seconds=5), None)
+
+    for step in range(4):
+        ran("poll", "failed", start + timedelta(minutes=10 * step))
+        ran("refresh", "ok", start + timedelta(minutes=10 * step + 1))
+    (failing,) = collect(config, store, start + timedelta(minutes=35))
+    assert (failing.health, failing.consecutive_failures) == ("down", 4)
+
+    ran("poll", "ok", start + timedelta(minutes=40))
+    assert collect(config, store, start + timedelta(minutes=55))[0].health == "healthy"
+    (idle,) = collect(config, store, start + timedelta(hours=3))
+    assert (idle.health, idle.note) == ("degraded", "no run for 2 h; is `tracker run` running?")
+    (dead,) = collect(config, store, start + timedelta(days=3))
+    assert (dead.health, dead.note) == ("down", "no run for 2 days; is `tracker run` running?")
+    store.close()

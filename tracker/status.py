@@ -21,6 +21,7 @@ from tracker.store import Store
 
 HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down": 2}
 _DOWN_AFTER_FAILURES = 3
+HEALTH_KINDS = ("poll", "stream")  # refreshes and backfills say nothing about whether polling works
 STREAM_SILENCE = timedelta(minutes=5)
 
 
@@ -90,7 +91,11 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
             runs = (
                 conn.execute(
                     select(connector_runs)
-                    .where(connector_runs.c.connector == name, connector_runs.c.status != "running")
+                    .where(
+                        connector_runs.c.connector == name,
+                        connector_runs.c.status != "running",
+                        connector_runs.c.kind.in_(HEALTH_KINDS),
+                    )
                     .order_by(connector_runs.c.started_at.desc(), connector_runs.c.id.desc())
                     .limit(50)
                 )
@@ -142,7 +147,9 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
             if connector.streaming:
                 status.streaming_since = conn.execute(
                     select(func.max(connector_runs.c.started_at)).where(
-                        connector_runs.c.connector == name, connector_runs.c.status == "running"
+                        connector_runs.c.connector == name,
+                        connector_runs.c.status == "running",
+                        connector_runs.c.kind == "stream",
                     )
                 ).scalar()
             if settings.enabled:
@@ -185,13 +192,33 @@ def _health(status: ConnectorStatus, interval: timedelta, now: datetime) -> tupl
     if status.last_outcome == "budget":
         return "degraded", "stopped by its monthly budget"
     if status.consecutive_failures == 0:
-        return "healthy", None
+        return _overdue(status, interval, now) or ("healthy", None)
     stale = status.last_success_at is None or now - status.last_success_at > max(
         3 * interval, timedelta(hours=1)
     )
     if status.consecutive_failures >= _DOWN_AFTER_FAILURES and stale:
         return "down", f"{status.consecutive_failures} failed runs in a row"
     return "degraded", f"{status.consecutive_failures} failed run(s) in a row"
+
+
+def _overdue(status: ConnectorStatus, interval: timedelta, now: datetime) -> tuple[str, str] | None:
+    """Degraded, then down, when nothing has run the connector for well past its interval (no daemon)."""
+    if status.last_run_at is None:
+        return None
+    late = now - (status.last_run_at + interval)
+    if late <= max(2 * interval, timedelta(hours=1)):
+        return None
+    note = f"no run for {_age(now - status.last_run_at)}; is `tracker run` running?"
+    return ("down" if late > max(timedelta(days=1), 10 * interval) else "degraded"), note
+
+
+def _age(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
 
 
 def overall(statuses: list[ConnectorStatus]) -> str:
