@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,6 +68,10 @@ class RedditSettings(ConnectorSettings):
     requests_per_minute: int = Field(100, ge=1, le=100)
     timeout: Duration = timedelta(seconds=30)
     max_rate_limit_wait: Duration = timedelta(minutes=10)
+
+    @classmethod
+    def unused_keys(cls, section: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset({"client_id", "client_secret"}) if section.get("auth") == "none" else frozenset()
 
     @model_validator(mode="before")
     @classmethod

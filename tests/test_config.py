@@ -31,6 +31,10 @@ MALFORMED = [
     ),
     (DOMAIN + "include_subdomains = 3\n", "domains[0].include_subdomains: expected true or false, got 3"),
     (
+        DOMAIN + '[connectors.hackernews]\nenabled = "yes"\n',
+        "connectors.hackernews.enabled: expected true or false, got 'yes'",
+    ),
+    (
         '[tracker]\ntimezone = "Mars/Base"\n' + DOMAIN,
         'tracker.timezone: unknown time zone \'Mars/Base\'; use an IANA name such as "Europe/Berlin" or "UTC"',
     ),

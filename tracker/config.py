@@ -155,6 +155,12 @@ class ConnectorSettings(Section):
     enabled: bool = True
     interval: Duration = timedelta(minutes=10)
 
+    @classmethod
+    def unused_keys(cls, section: Mapping[str, Any]) -> frozenset[str]:
+        """Keys of ``section`` the connector will not read, given the rest of it (so their ``${VARS}`` need
+        not be set), e.g. API credentials in a mode that needs none."""
+        return frozenset()
+
 
 class _TopLevel(Section):
     tracker: TrackerSettings = TrackerSettings()
@@ -297,7 +303,12 @@ def _parse_connector(
         return None
     data = {**section, "type": type_name}
     enabled = section.get("enabled", True)
-    if enabled is True or (isinstance(enabled, str) and "$" in enabled):
+    if not isinstance(enabled, bool) and not (isinstance(enabled, str) and "${" in enabled):
+        problems.append(f"{prefix}.enabled: expected true or false, got {enabled!r}")
+        return None
+    if enabled is True or isinstance(enabled, str):
+        unused = connector_class.Settings.unused_keys(data)
+        data = {key: value for key, value in data.items() if key not in unused}
         data = _interpolate(data, env, prefix, problems, unresolved)
         settings = _validate(connector_class.Settings, data, prefix, problems, unresolved)
     else:

@@ -51,6 +51,12 @@ def test_the_public_feeds_need_no_credentials_and_poll_gently(tmp_path: Path) ->
     assert explicit.connectors["reddit"].interval.total_seconds() == 3600
 
 
+def test_switching_to_the_feeds_leaves_unset_credential_variables_alone(tmp_path: Path) -> None:
+    table = 'auth = "none"\nclient_id = "${REDDIT_CLIENT_ID}"\nclient_secret = "${REDDIT_CLIENT_SECRET}"\n'
+    config = make_config(tmp_path, DOMAIN + "[connectors.reddit]\n" + table, {})
+    assert config.connectors["reddit"].auth == "none"  # type: ignore[attr-defined]
+
+
 def test_a_disabled_table_may_leave_the_credentials_out(tmp_path: Path) -> None:
     config = make_config(tmp_path, DOMAIN + "[connectors.reddit]\nenabled = false\n")
     assert config.connectors["reddit"].enabled is False
