@@ -125,6 +125,25 @@ def test_a_failing_connector_keeps_its_stored_pages_and_does_not_stop_the_others
     store.close()
 
 
+def test_ctrl_c_keeps_the_stored_pages_and_closes_the_run_as_interrupted(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    ScriptedConnector.SCRIPTS["ctrl-c"] = lambda request: [
+        Page("s", [mention("1")], cursor=Cursor(1, {"n": 1})),
+        KeyboardInterrupt(),
+    ]
+    cfg = config(tmp_path, database_url, scripted("manual", "ctrl-c"))
+    store = Store.open(cfg.database_url)
+    poller = Poller(cfg, store, clock=clock)
+    with pytest.raises(KeyboardInterrupt):
+        poller.poll("manual")
+    with store.read() as conn:
+        runs = conn.exec_driver_sql("SELECT status, new FROM connector_runs WHERE connector = 'manual'").all()
+    assert [tuple(run) for run in runs] == [("interrupted", 1)]
+    assert store.cursors("manual") == {"s": Cursor(1, {"n": 1})}
+    store.close()
+
+
 def test_the_budget_stops_a_connector_before_a_page_could_pass_it(
     tmp_path: Path, database_url: str, clock: Clock
 ) -> None:

@@ -177,10 +177,13 @@ class Poller:
         except (SQLAlchemyError, StoreError) as exc:
             result.status, result.error = "failed", f"database error: {one_line(exc)}"
             return result
+        keyboard: KeyboardInterrupt | None = None
         try:
             self._consume(connector, now, pages, result, prefix)
         except Interrupted:
             result.status = "interrupted"
+        except KeyboardInterrupt as exc:  # Ctrl-C in `tracker poll` or `backfill`: close the run, then stop
+            result.status, keyboard = "interrupted", exc
         except AuthError as exc:
             result.status, result.error = "failed", f"credentials rejected: {one_line(exc)}"
         except ConnectorError as exc:
@@ -200,6 +203,8 @@ class Poller:
             self.store.finish_run(result.run_id, result.status, self.clock(), result.error)
         except SQLAlchemyError as exc:
             log.error("could not record the end of %s's run: %s", name, one_line(exc))
+        if keyboard is not None:
+            raise keyboard
         log.info(
             "%s %s: %s, fetched %d, new %d, updated %d, %.1fs, cost $%.4f%s",
             kind, name, result.status, result.fetched, result.new, result.updated, result.seconds,
