@@ -171,3 +171,31 @@ def test_the_fast_insert_path_writes_every_column_of_the_tables() -> None:
     assert set(_NEW_MENTION_COLUMNS) == {c.name for c in mentions.columns} - {"id"}
     assert set(_LINK_COLUMNS) == {c.name for c in links.columns} - {"id"}
     assert set(_SNAPSHOT_COLUMNS) == {c.name for c in metric_snapshots.columns} - {"id"}
+
+
+def test_the_leader_lock_session_is_probed_by_the_server_and_cannot_hang(pg_url: str) -> None:
+    import psycopg
+
+    from tracker.locks import AdvisoryLock
+
+    lock = AdvisoryLock(pg_url)
+    assert lock.try_acquire()
+    try:
+        conninfo = pg_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo) as other:  # what a standby sees: the lock is taken
+            assert other.execute(
+                "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/tracker-writer'))"
+            ).fetchone() == (False,)
+        assert lock._conn is not None
+        settings = [
+            lock._conn.exec_driver_sql(f"SHOW {name}").scalar()
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "statement_timeout",
+            )
+        ]
+        assert settings == ["5", "2", "3", "5s"]
+    finally:
+        lock.release()
