@@ -19,6 +19,7 @@ from tracker.record import Mention, RecordError
 GET_PROFILES = "app.bsky.actor.getProfiles"
 GET_POSTS = "app.bsky.feed.getPosts"
 BATCH = 25  # both methods take at most 25 actors or uris
+log = logging.getLogger("tracker.connectors.bluesky")
 
 Query = Callable[[str, Mapping[str, Any]], Any]
 """Calls an XRPC query ``(nsid, params)`` and returns the decoded JSON; raises ConnectorError."""
@@ -106,9 +107,12 @@ def refresh_pages(
     take_requests: Callable[[], int],
     profiles: Profiles | None = None,
 ) -> Iterator[Page]:
-    """Engagement refresh through ``getPosts``, 25 posts a call; a post missing from the answer is deleted.
+    """Engagement refresh through ``getPosts``, 25 posts a call.
 
-    An answer without a ``posts`` list raises ConnectorError, so a broken AppView never marks posts deleted.
+    A post missing from the answer is marked deleted only when its author's account is still there
+    (``getProfiles``): the AppView also leaves out the posts of deactivated, suspended or taken-down accounts,
+    which may come back, and marking a post deleted erases its text for good. An answer without a ``posts``
+    (or ``profiles``) list raises ConnectorError, so a broken AppView never marks posts deleted.
     """
     ids = list(dict.fromkeys(platform_ids))
     for start in range(0, len(ids), BATCH):
@@ -120,14 +124,42 @@ def refresh_pages(
         views = [view for view in posts if isinstance(view, dict)]
         mentions, problems = post_view_mentions(views, clock(), profiles)
         returned = {view.get("uri") for view in views}
+        missing = [uri for uri in chunk if uri not in returned]
+        deleted = _confirmed_deleted(missing, query) if missing else []
+        if len(deleted) < len(missing):
+            log.info(
+                "%d post(s) not shown because their account is deactivated, suspended or gone (perhaps only for "
+                "now); kept as they were",
+                len(missing) - len(deleted),
+            )
         yield Page(
             "refresh",
             mentions,
             usage=Usage(requests=take_requests(), items_read=len(views)),
-            deleted=[uri for uri in chunk if uri not in returned],
+            deleted=deleted,
             skipped=len(problems),
             problems=problems,
         )
+
+
+def _author_did(uri: str) -> str | None:
+    """The repository (author) of an ``at://<did>/<collection>/<rkey>`` URI."""
+    if not uri.startswith("at://did:"):
+        return None
+    return uri[len("at://") :].split("/", 1)[0]
+
+
+def _confirmed_deleted(missing: Sequence[str], query: Query) -> list[str]:
+    """The posts of ``missing`` whose author's account still answers: those were deleted."""
+    dids = sorted({did for uri in missing if (did := _author_did(uri)) is not None})
+    active: set[Any] = set()
+    for start in range(0, len(dids), BATCH):
+        answer = query(GET_PROFILES, {"actors": dids[start : start + BATCH]})
+        found = answer.get("profiles") if isinstance(answer, dict) else None
+        if not isinstance(found, list):
+            raise ConnectorError(f"{GET_PROFILES} answered without a profiles list; the API may have changed")
+        active.update(profile.get("did") for profile in found if isinstance(profile, dict))
+    return [uri for uri in missing if _author_did(uri) in active]
 
 
 def post_view_mentions(

@@ -514,6 +514,26 @@ def test_refresh_reads_metrics_and_marks_vanished_posts_deleted(
     assert sorted(lookup.query["uris"]) == sorted([view["uri"], uri(ALICE, "3gone")])
 
 
+def test_refresh_keeps_the_posts_of_an_account_that_is_only_deactivated(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    stamp = int(datetime(2023, 9, 19, 11, 32, 55, tzinfo=UTC).timestamp() * 1_000_000)
+    away = post_event(ALICE, "3away", stamp, "", links=[("http://localview.net/y", "y")])
+    clock.now = datetime(2023, 9, 19, 11, 40, tzinfo=UTC)
+    with JetstreamServer([away], live=live(clock)) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["localview.net"], clock)
+        assert rig.poll().new == 1
+    appview.deactivated.add(ALICE)  # getPosts leaves the post out, getProfiles the account
+    poller = rig.poller()
+    result = poller.refresh("bluesky_stream", [uri(ALICE, "3away")])
+    poller.close()
+    assert (result.status, result.deleted) == ("ok", 0)
+    kept = rig.mentions()[uri(ALICE, "3away")]
+    assert (kept.deleted_at, kept.links[0].canonical_url) == (None, "https://localview.net/y")
+    (check,) = appview.server.requests_to("/xrpc/app.bsky.actor.getProfiles")[-1:]
+    assert check.query["actors"] == [ALICE]
+
+
 def test_stream_settings_are_validated(tmp_path: Path, appview: FakeAppView, clock: Clock) -> None:
     with pytest.raises(ConfigError) as caught:
         Rig(tmp_path, ["https://jetstream.example/subscribe", "wss://j.example/subscribe?cursor=1"], appview,

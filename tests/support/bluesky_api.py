@@ -75,6 +75,10 @@ class FakePds:
     def __init__(self, server: RecordingServer, posts: list[dict[str, Any]] | None = None) -> None:
         self.server = server
         self.posts = posts if posts is not None else recorded_posts()
+        # Accounts outlive their posts: deleting a post leaves its author's profile answering.
+        self.accounts: dict[str, dict[str, Any]] = {
+            post["author"]["did"]: post["author"] for post in self.posts
+        }
         self.access_lifetime = 7200.0
         self.sessions_created = 0
         self.refreshes = 0
@@ -196,7 +200,7 @@ class FakePds:
         actors = request.query.get("actors", [])
         if not 1 <= len(actors) <= 25:
             return Reply(400, {"error": "InvalidRequest", "message": "actors must hold 1 to 25 items"})
-        authors = {post["author"]["did"]: post["author"] for post in self.posts}
+        authors = {**self.accounts, **{post["author"]["did"]: post["author"] for post in self.posts}}
         profiles = [
             {**authors[did], "followersCount": 100 + len(authors[did]["handle"]), "followsCount": 7, "postsCount": 9}
             for did in actors if did in authors

@@ -89,6 +89,7 @@ class FakeAppView:
     def __init__(self, server: RecordingServer) -> None:
         self.server = server
         self.posts: dict[str, dict[str, Any]] = {}
+        self.deactivated: set[str] = set()  # accounts whose profile (and posts) the AppView no longer shows
         self.broken = False
         server.route("GET", "/xrpc/app.bsky.actor.getProfiles", self.profiles)
         server.route("GET", "/xrpc/app.bsky.feed.getPosts", self.get_posts)
@@ -104,7 +105,7 @@ class FakeAppView:
         assert 0 < len(actors) <= 25
         return Reply(200, {"profiles": [
             {"did": did, "handle": f"{did[-6:]}.test", "displayName": f"Name {did[-6:]}", "followersCount": 42}
-            for did in actors
+            for did in actors if did not in self.deactivated
         ]})  # fmt: skip
 
     def get_posts(self, request: Request) -> Reply:
