@@ -44,6 +44,11 @@ _MAX_DELETED = 5000
 _RECV_WAIT = 0.5  # seconds; how often a quiet connection checks for shutdown and flushes
 
 
+QUICK_DROP = (
+    10.0  # seconds: a connection that drops sooner than this, twice in a row, is reconnected with backoff
+)
+
+
 class JetstreamSettings(ConnectorSettings):
     endpoints: tuple[BaseUrl, ...] = ("wss://jetstream2.us-east.bsky.network/subscribe",)
     appview_url: BaseUrl = "https://public.api.bsky.app"
@@ -241,11 +246,12 @@ class JetstreamConnector(Connector):
             # Claim the starting point (and report a gap) before connecting: should this pass fail, the next
             # one still starts here.
             yield self.page(handler, progress)
-        failures = 0
+        failures = quick_drops = 0
         while True:
             endpoint = settings.endpoints[self.endpoint_index % len(settings.endpoints)]
             at = max(position, progress.cursor - overlap)
             problem, wait, before = "", None, progress.cursor
+            opened = self.context.monotonic()
             try:
                 with self._connect(endpoint, at) as connection:
                     outcome, received = yield from self._read(connection, handler, progress, request, now_us)
@@ -263,8 +269,12 @@ class JetstreamConnector(Connector):
                     problem = "the connection closed before sending anything"
                 elif progress.cursor <= before:
                     problem = "the connection closed before sending anything new"
-            if not problem:
-                continue  # a dropped connection that had moved the cursor on: reconnect at once, same endpoint
+            if not problem:  # a dropped connection that had moved the cursor on: reconnect, same endpoint,
+                # at once unless it keeps dropping soon after connecting (then back off, not hammer it)
+                quick_drops = quick_drops + 1 if self.context.monotonic() - opened < QUICK_DROP else 0
+                if quick_drops > 1:
+                    self.context.sleep(RetryPolicy(base=1.0, cap=30.0).delay(quick_drops - 1))
+                continue
             failures += 1
             self.log.warning("Jetstream endpoint %s: %s", endpoint, problem)
             if failures >= settings.max_failures:

@@ -203,6 +203,21 @@ def test_a_dropped_connection_resumes_with_nothing_lost_or_doubled(
     assert rig.sleeps == []  # the connection had delivered: reconnected at once
 
 
+def test_an_endpoint_that_keeps_dropping_soon_after_connecting_is_retried_with_backoff(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    start = NOW_US - 600_000_000
+    linking = set(range(3, 500, 50))
+    with JetstreamServer(generated(500, start, linking, step=1_000_000), live=live(clock)) as stream:
+        stream.drop_every = 100
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock)
+        result = rig.poll()
+    assert (result.status, result.new) == ("ok", len(linking))
+    assert len(stream.queries) == 6  # five drops, each after progress, then the rest
+    assert len(rig.sleeps) == 4  # the first drop reconnects at once, the next ones back off, growing
+    assert all(later > earlier for earlier, later in zip(rig.sleeps, rig.sleeps[1:], strict=False))
+
+
 def test_a_restart_resumes_from_the_saved_cursor_without_duplicates(
     tmp_path: Path, appview: FakeAppView, clock: Clock
 ) -> None:

@@ -38,7 +38,8 @@ class JetstreamServer:
 
     ``live``, when given, returns the time_us of "now": after the backlog the server then sends an account
     event stamped just after it, as the real network always has events newer than any pass's start.
-    ``drop_after`` ends the next connection after that many events (``drop_how``: ``close`` sends a close
+    ``drop_after`` ends the next connection after that many events (``drop_every``: every connection;
+    ``drop_how``: ``close`` sends a close
     frame with code 1011, ``reset`` cuts the TCP connection). ``refuse`` answers the handshake with that HTTP
     status (with ``Retry-After: 2`` for 429); ``malformed`` answers it with a plain JSON document.
     """
@@ -49,6 +50,7 @@ class JetstreamServer:
         self.sent: list[int] = []  # events sent on each connection
         self.live = live
         self.drop_after: int | None = None
+        self.drop_every: int | None = None  # like drop_after, for every connection
         self.drop_how = "close"
         self.refuse: int | None = None
         self.malformed = False
@@ -90,6 +92,8 @@ class JetstreamServer:
         wanted = set(query.get("wantedCollections", []))
         cursor = int(query["cursor"][0]) if "cursor" in query else None
         drop, self.drop_after = self.drop_after, None
+        if self.drop_every is not None:
+            drop = self.drop_every
         sent = position = 0
         live_sent = False
         try:
