@@ -115,14 +115,19 @@ def test_a_post_the_platform_reports_deleted_drops_out(
     ScriptedConnector.REFRESH.clear()
 
 
-def test_raw_payloads_older_than_the_retention_are_erased(store: Store, clock: Clock) -> None:
+def test_raw_payloads_received_longer_ago_than_the_retention_are_erased(store: Store, clock: Clock) -> None:
     old = mention("1", created_at=clock() - timedelta(days=100), raw='{"old": true}')
-    new = mention("2", created_at=clock() - timedelta(days=1), raw='{"new": true}')
     store.write_page(
-        connector="c", platform="hackernews", run_id=None, page=Page("k"),
-        mentions_to_store=[matched(old), matched(new)], now=clock(),
+        connector="c", platform="hackernews", run_id=None, page=Page("k"), mentions_to_store=[matched(old)],
+        now=clock(),
+    )  # fmt: skip
+    clock.advance(days=100)
+    backfilled = mention("2", created_at=clock() - timedelta(days=400), raw='{"backfilled": true}')
+    store.write_page(
+        connector="c", platform="hackernews", run_id=None, page=Page("k"), mentions_to_store=[matched(backfilled)],
+        now=clock(),
     )  # fmt: skip
     assert store.erase_raw_before(clock() - timedelta(days=90)) == 1
     kept = {m.platform_id: m for m in store.iter_mentions()}
-    assert (kept["1"].raw, kept["2"].raw) == (None, '{"new": true}')
+    assert (kept["1"].raw, kept["2"].raw) == (None, '{"backfilled": true}')
     assert kept["1"].text == old.text

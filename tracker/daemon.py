@@ -80,7 +80,8 @@ class Work:
         self._active_lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pollers: list[Poller] = []
-        jobs = 2 * len(config.enabled_connectors) + 2  # poll and refresh per connector, retention, report
+        # poll and refresh per connector; retention, report, catch-up
+        jobs = 2 * len(config.enabled_connectors) + 3
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=jobs)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -199,7 +200,9 @@ class Work:
         self.store.optimize()
         erased = self.store.erase_raw_before(cutoff)
         if erased:
-            log.info("erased the raw payloads of %d mention(s) posted before %s", erased, format_utc(cutoff))
+            log.info(
+                "erased the raw payloads of %d mention(s) received before %s", erased, format_utc(cutoff)
+            )
 
     def _report_job(self, week: str | None = None) -> None:
         """Write a weekly report in a child process, so pandas' memory goes back to the system."""

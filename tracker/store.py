@@ -330,11 +330,14 @@ class Store:
                 conn.exec_driver_sql("PRAGMA optimize")
 
     def erase_raw_before(self, cutoff: datetime) -> int:
-        """Erase the raw payloads of mentions posted before ``cutoff`` (the records stay)."""
+        """Erase the raw payloads received before ``cutoff`` (the records stay).
+
+        By when the payload arrived (``first_seen_at``), not when the post was made: a backfilled year-old post
+        keeps its payload for the whole retention too."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(mentions)
-                .where(mentions.c.created_at < cutoff, mentions.c.raw.is_not(None))
+                .where(mentions.c.first_seen_at < cutoff, mentions.c.raw.is_not(None))
                 .values(raw=None)
             )
             return int(result.rowcount or 0)
