@@ -52,7 +52,7 @@ class HackerNewsConnector(Connector):
         self.http.close()
 
     def pending_usage(self) -> Usage:
-        return Usage(requests=self.http.take_requests())
+        return self.http.take_usage()
 
     def describe(self, domains: Sequence[Any]) -> str:
         what = "stories and comments" if self.settings.comments else "stories"
@@ -126,7 +126,7 @@ class HackerNewsConnector(Connector):
                 key,
                 mentions,
                 cursor=cursor,
-                usage=Usage(requests=self.http.take_requests(), items_read=len(hits)),
+                usage=self.http.take_usage(items_read=len(hits)),
                 gaps=gaps if last else (),
                 skipped=skipped,
                 problems=problems,
@@ -153,7 +153,7 @@ class HackerNewsConnector(Connector):
             yield Page(
                 "refresh",
                 mentions,
-                usage=Usage(requests=self.http.take_requests(), items_read=len(response["hits"])),
+                usage=self.http.take_usage(items_read=len(response["hits"])),
                 skipped=skipped,
                 problems=problems,
             )

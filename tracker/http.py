@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tracker.connector import ConnectorContext
+from tracker.connector import ConnectorContext, Usage
 from tracker.errors import AuthError, ConnectorError
 from tracker.retry import RetryPolicy, parse_retry_after
 
@@ -33,6 +33,7 @@ class HttpClient:
         self.context = context
         self.retry = retry or RetryPolicy()
         self.requests = 0
+        self.retried: dict[str, int] = {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": context.user_agent, "Accept": "application/json", **(headers or {})},
@@ -48,44 +49,52 @@ class HttpClient:
         count, self.requests = self.requests, 0
         return count
 
+    def take_usage(self, items_read: int = 0) -> Usage:
+        """Requests and retried faults since the last call, as a page's usage: the faults that a retry got
+        past are counted in the run (``retried_429``, ``retried_5xx``, ``retried_timeout``, ...), so
+        `tracker status` shows a flaky API before it fails outright."""
+        counters, self.retried = self.retried, {}
+        return Usage(requests=self.take_requests(), items_read=items_read, counters=counters)
+
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET ``base_url + path`` and decode JSON, retrying transient faults; raises ConnectorError."""
         return self.request_json("GET", path, params=params)
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        reason = ""
+        reason = kind = ""
         for attempt in range(1, self.retry.attempts + 1):
             self.requests += 1
             wait: float | None = None
             try:
                 response = self._client.request(method, url, **kwargs)
             except httpx.TimeoutException:
-                reason = f"timed out after {self._client.timeout.read}s"
+                reason, kind = f"timed out after {self._client.timeout.read}s", "retried_timeout"
             except httpx.TransportError as exc:
-                reason = f"connection failed: {exc}"
+                reason, kind = f"connection failed: {exc}", "retried_connection"
             else:
                 status = response.status_code
                 if status in (401, 403):
                     raise AuthError(f"HTTP {status} from {url}: {_snippet(response)}; check the credentials")
                 if status == 429:
                     wait = parse_retry_after(response.headers.get("Retry-After"))
-                    reason = "rate limited (HTTP 429)"
+                    reason, kind = "rate limited (HTTP 429)", "retried_429"
                     if wait is not None and wait > self.retry.max_wait:
                         raise ConnectorError(
                             f"rate limited by {url} for {wait:.0f}s; the next pass will try again"
                         )
                 elif status >= 500:
-                    reason = f"HTTP {status} from the server"
+                    reason, kind = f"HTTP {status} from the server", "retried_5xx"
                 elif status >= 400:
                     raise ConnectorError(f"HTTP {status} from {url}: {_snippet(response)}")
                 else:
                     try:
                         return response.json()
                     except ValueError:
-                        reason = "the response was not valid JSON"
+                        reason, kind = "the response was not valid JSON", "retried_bad_json"
             if attempt == self.retry.attempts:
                 break
+            self.retried[kind] = self.retried.get(kind, 0) + 1
             delay = wait if wait is not None else self.retry.delay(attempt)
             log.warning("%s: %s; retry %d/%d in %.1fs", url, reason, attempt, self.retry.attempts - 1, delay)
             self.context.sleep(delay)

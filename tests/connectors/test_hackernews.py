@@ -262,17 +262,25 @@ class Faulty:
 
 
 @pytest.mark.parametrize(
-    ("failures", "expected_sleeps"),
+    ("failures", "expected_sleeps", "counted"),
     [
-        ([Reply(429, {"message": "slow down"}, {"Retry-After": "7"})], [7.0]),
-        ([Reply(503, "busy", {"Content-Type": "text/plain"}), Reply(502, "bad gateway")], 2),
-        ([Reply(200, b"<html>not json</html>", {"Content-Type": "text/html"})], 1),
-        ([1.5], 1),
+        ([Reply(429, {"message": "slow down"}, {"Retry-After": "7"})], [7.0], {"retried_429": 1}),
+        (
+            [Reply(503, "busy", {"Content-Type": "text/plain"}), Reply(502, "bad gateway")],
+            2,
+            {"retried_5xx": 2},
+        ),
+        ([Reply(200, b"<html>not json</html>", {"Content-Type": "text/html"})], 1, {"retried_bad_json": 1}),
+        ([1.5], 1, {"retried_timeout": 1}),
     ],
     ids=["429-retry-after", "5xx", "malformed-json", "timeout"],
 )
-def test_transient_faults_are_retried_and_nothing_is_lost(
-    server: RecordingServer, tmp_path: Path, failures: list[Any], expected_sleeps: Any
+def test_transient_faults_are_retried_counted_in_the_run_and_nothing_is_lost(
+    server: RecordingServer,
+    tmp_path: Path,
+    failures: list[Any],
+    expected_sleeps: Any,
+    counted: dict[str, int],
 ) -> None:
     algolia = FakeAlgolia(server)
     Faulty(algolia, failures)
@@ -283,6 +291,7 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
         assert rig.sleeps == expected_sleeps
     else:
         assert len(rig.sleeps) == expected_sleeps
+    assert json.loads(rig.store.run(result.run_id)["counters"]) == counted  # type: ignore[arg-type]
 
 
 def test_a_fault_that_persists_fails_the_run_after_bounded_retries(
@@ -297,6 +306,7 @@ def test_a_fault_that_persists_fails_the_run_after_bounded_retries(
     assert result.error.endswith("HTTP 503 from the server; gave up after 5 attempts")
     assert len(rig.sleeps) == 4
     assert rig.store.run(result.run_id)["requests"] == 5  # type: ignore[arg-type]
+    assert json.loads(rig.store.run(result.run_id)["counters"]) == {"retried_5xx": 4}  # type: ignore[arg-type]
 
 
 def test_a_rate_limit_longer_than_the_cap_fails_fast(server: RecordingServer, tmp_path: Path) -> None:
