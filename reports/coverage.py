@@ -2,13 +2,15 @@
 
 Downtime runs from a connector's first failed run to its next successful one; a budget stop from the run
 the budget stopped to the next successful one (often the next month); gaps are what connectors recorded
-themselves (e.g. a cursor older than a platform's search window).
+themselves (e.g. a cursor older than a platform's search window). A connector that did not run at all for
+longer than it should (the daemon was stopped) is downtime too, "not running".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
@@ -30,8 +32,14 @@ class CoverageItem:
         return (self.end - self.start).total_seconds() / 3600
 
 
-def coverage(conn: Connection, start: datetime, end: datetime) -> list[CoverageItem]:
-    """Coverage problems overlapping ``[start, end)``, clipped to it, per connector in time order."""
+def coverage(
+    conn: Connection, start: datetime, end: datetime, idle_after: Mapping[str, timedelta] | None = None
+) -> list[CoverageItem]:
+    """Coverage problems overlapping ``[start, end)``, clipped to it, per connector in time order.
+
+    ``idle_after`` maps each enabled connector to the longest quiet spell between its runs that is normal
+    (a few intervals); a longer one is reported as "not running".
+    """
     items: list[CoverageItem] = []
     rows = conn.execute(
         select(
@@ -39,15 +47,20 @@ def coverage(conn: Connection, start: datetime, end: datetime) -> list[CoverageI
             connector_runs.c.status,
             connector_runs.c.started_at,
             connector_runs.c.error,
+            connector_runs.c.finished_at,
         )
         .where(connector_runs.c.kind.in_(_LIVE_KINDS), connector_runs.c.started_at < end)
         .order_by(connector_runs.c.connector, connector_runs.c.started_at)
     ).all()
     by_connector: dict[str, list[tuple[str, datetime, str | None]]] = {}
-    for connector, status, started, error in rows:
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for connector, status, started, error, finished in rows:
         by_connector.setdefault(connector, []).append((status, started, error))
+        spans.setdefault(connector, []).append((started, finished or started))
     for connector, runs in by_connector.items():
         items.extend(_outages(connector, runs, start, end))
+    for connector, limit in (idle_after or {}).items():
+        items.extend(_idle(connector, spans.get(connector, []), limit, start, end))
     gaps = conn.execute(
         select(coverage_gaps).where(coverage_gaps.c.gap_start < end, coverage_gaps.c.gap_end > start)
     ).mappings()
@@ -81,4 +94,26 @@ def _outages(
             open_kind = open_since = None
     if open_kind is not None and open_since is not None and open_since < end:
         items.append(CoverageItem(connector, open_kind, max(open_since, start), end, detail))
+    return items
+
+
+def _idle(
+    connector: str, spans: list[tuple[datetime, datetime]], limit: timedelta, start: datetime, end: datetime
+) -> list[CoverageItem]:
+    """Quiet spells longer than ``limit`` between a connector's runs (and after its last one), within
+    ``[start, end)``; before its first run ever it did not exist yet, so that is not counted."""
+    items = []
+    busy_until: datetime | None = None
+    for run_start, run_end in [*spans, (end, end)]:
+        if (
+            busy_until is not None
+            and run_start - busy_until > limit
+            and run_start > start
+            and busy_until < end
+        ):
+            quiet_from, quiet_to = max(busy_until, start), min(run_start, end)
+            hours = (run_start - busy_until).total_seconds() / 3600
+            detail = f"not running: no run for {hours:.0f} h (was the daemon stopped?)"
+            items.append(CoverageItem(connector, "downtime", quiet_from, quiet_to, detail))
+        busy_until = run_end if busy_until is None else max(busy_until, run_end)
     return items

@@ -6,6 +6,7 @@ straight from SQL by :mod:`reports.csv_files`, so a week of a million mentions f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,11 +215,11 @@ def _top_post_ids(frame: pd.DataFrame) -> list[int]:
 
 
 def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], platforms: dict[str, str],
-          now: datetime) -> WeekReport:  # fmt: skip
+          now: datetime, idle_after: Mapping[str, timedelta] | None = None) -> WeekReport:  # fmt: skip
     """Compute a week's report and the previous week's figures to compare with.
 
     ``platforms`` maps each configured connector to its platform (to tell which comparisons a connector's
-    coverage gap makes unreliable).
+    coverage gap makes unreliable); ``idle_after`` is passed to :func:`reports.coverage.coverage`.
     """
     from reports.csv_files import top_post_rows
 
@@ -233,8 +234,8 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         earlier = queries.linked_before(conn, dialect, start, end)
         known = _known_communities(conn, start)
         top_posts = top_post_rows(conn, _top_post_ids(frame))
-        this_coverage = coverage(conn, start, min(end, now))
-        previous_coverage = coverage(conn, previous_start, previous_end)
+        this_coverage = coverage(conn, start, min(end, now), idle_after)
+        previous_coverage = coverage(conn, previous_start, previous_end, idle_after)
     this_counts, previous_counts = _counts(frame, link_frame), _counts(previous, previous_links)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     unreliable_all = bool(this_coverage or previous_coverage)

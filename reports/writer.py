@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reports import csv_files, html, rollups
@@ -19,6 +19,8 @@ from tracker import registry
 from tracker.config import Config
 from tracker.record import format_utc
 from tracker.store import Store
+
+STREAM_IDLE = timedelta(minutes=15)  # a stream's run lasts as long as the daemon; a restart takes seconds
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ def _platforms(config: Config) -> dict[str, str]:
         except registry.UnknownConnectorError:
             continue
     return found
+
+
+def _idle_after(config: Config) -> dict[str, timedelta]:
+    """How long each enabled connector may go without a run before the report calls it not running."""
+    limits = {}
+    for name, settings in config.enabled_connectors.items():
+        try:
+            streaming = registry.load(settings.type).streaming
+        except registry.UnknownConnectorError:
+            continue
+        limits[name] = STREAM_IDLE if streaming else max(3 * settings.interval, timedelta(hours=1))
+    return limits
 
 
 def write_report(
@@ -105,7 +119,7 @@ def _write_week(
 
     report = rollups.build(
         store, week, timezone=timezone, domains=[d.name for d in config.domains], platforms=_platforms(config),
-        now=now,
+        now=now, idle_after=_idle_after(config),
     )  # fmt: skip
     if "csv" in formats:
         with store.read() as conn:

@@ -246,6 +246,26 @@ def test_a_week_with_a_gap_or_downtime_marks_the_comparison_unreliable(filled: t
     assert not flags["mentions:reddit"]
 
 
+def test_days_without_any_run_are_reported_as_not_running(filled: tuple[Config, Store]) -> None:
+    _, store = filled
+    for started in (at(16, 8), at(16, 8, 10), at(19, 14), at(19, 14, 10)):  # stopped Monday, back Thursday
+        store.finish_run(store.start_run("hn", "poll", started), "ok", started + timedelta(seconds=30))
+    report = build(
+        store, W47, timezone="UTC", domains=["example.com"], platforms={"hn": "hackernews"}, now=NOW,
+        idle_after={"hn": timedelta(hours=1)},
+    )  # fmt: skip
+    (quiet, after) = report.coverage
+    assert (quiet.kind, quiet.start, quiet.end) == (
+        "downtime",
+        at(16, 8, 10) + timedelta(seconds=30),
+        at(19, 14),
+    )
+    assert quiet.detail == "not running: no run for 78 h (was the daemon stopped?)"
+    assert (after.start, after.end) == (at(19, 14, 10) + timedelta(seconds=30), W47.bounds("UTC")[1])
+    assert report.comparison_unreliable
+    assert build(store, W47, timezone="UTC", domains=["example.com"], platforms={}, now=NOW).coverage == []
+
+
 def test_weeks_across_a_dst_change_follow_local_midnight(tmp_path: Path, database_url: str) -> None:
     config = config_for(tmp_path, database_url, timezone="Europe/Berlin")
     store = Store.open(config.database_url)
