@@ -38,6 +38,7 @@ class HackerNewsConnector(Connector):
     type = "hackernews"
     platform = "hackernews"
     Settings = HackerNewsSettings
+    refresh_kinds = frozenset({"post"})  # Algolia shows comments without points: nothing to refresh
     description = "Hacker News stories and comments (Algolia search API)"
 
     settings: HackerNewsSettings

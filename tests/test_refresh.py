@@ -55,14 +55,21 @@ def test_hacker_news_stories_are_refreshed_at_each_stage(server: RecordingServer
         url="https://example.com/new",
         points=5,
     )
-    algolia = FakeAlgolia(server, [story])
+    comment = copy.deepcopy(next(h for h in recorded_hits() if "comment" in h["_tags"]))
+    comment.update(
+        objectID="424243",
+        created_at_i=int(clock().timestamp()) - 500,
+        comment_text='see <a href="https://example.com/new">this</a>',
+        _tags=["comment", "author_x", "story_1"],
+    )
+    algolia = FakeAlgolia(server, [story, comment])
     config = make_config(
         tmp_path,
         f'[[domains]]\nname = "example.com"\n[connectors.hackernews]\napi_base_url = "{algolia.base_url}"\n',
     )
     store = Store.open(config.database_url)
     poller = Poller(config, store, clock=clock, sleeper=Sleeps())
-    assert poller.poll("hackernews").new == 1
+    assert poller.poll("hackernews").new == 2
     assert refresh_due(poller, "hackernews") == []  # nothing due before +1 h
 
     seen_points = []
@@ -71,13 +78,18 @@ def test_hacker_news_stories_are_refreshed_at_each_stage(server: RecordingServer
         clock.now = datetime.fromtimestamp(story["created_at_i"], UTC) + stage + timedelta(minutes=1)
         (result,) = refresh_due(poller, "hackernews")
         assert (result.status, result.updated) == ("ok", 1)
-        seen_points.append(next(store.iter_mentions()).metrics.score)
+        seen_points.append(next(m for m in store.iter_mentions() if m.kind == "post").metrics.score)
         assert refresh_due(poller, "hackernews") == []  # done until the next stage
     assert seen_points == [30, 120, 121]
-    lookup = server.requests_to("/api/v1/search")[0]
-    assert lookup.query == {"tags": ["story,(story_424242)"], "hitsPerPage": ["1"]}
+    lookups = server.requests_to("/api/v1/search")
+    assert [lookup.query for lookup in lookups] == [
+        {"tags": ["story,(story_424242)"], "hitsPerPage": ["1"]}
+    ] * 3
+    # comments have no points on Algolia: never asked for, and off the schedule
     with store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(metric_snapshots)).scalar() == 4
+        assert (
+            conn.execute(select(func.count()).select_from(metric_snapshots)).scalar() == 4 + 1
+        )  # + the comment's first
     assert store.due_for_refresh("hackernews", clock() + timedelta(days=365)) == []
     poller.close()
     store.close()

@@ -303,6 +303,20 @@ class Store:
         with self.read() as conn:
             return [(row.platform_id, row.created_at) for row in conn.execute(query)]
 
+    def drop_refresh(self, connector: str, keep_kinds: frozenset[str]) -> int:
+        """Take the mentions ``connector`` found that are not of ``keep_kinds`` off the refresh schedule."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(mentions)
+                .where(
+                    mentions.c.found_by == connector,
+                    mentions.c.refresh_due_at.is_not(None),
+                    mentions.c.kind.not_in(sorted(keep_kinds)),
+                )
+                .values(refresh_due_at=None)
+            )
+            return int(result.rowcount or 0)
+
     def advance_refresh(
         self, platform: str, refreshed: Sequence[tuple[str, datetime]], now: datetime
     ) -> None:
