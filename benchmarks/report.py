@@ -20,16 +20,19 @@ PLATFORMS = ("hackernews", "reddit", "bluesky", "x")
 
 
 def fill(url: str, count: int) -> None:
-    """``count`` mentions spread over the week, with one or two links each, written straight to the tables."""
+    """``count`` mentions spread over the week, and as many over the week before (the report compares with
+    it), with one or two links each, written straight to the tables."""
     store = Store.open(url)
     raw = store.engine.raw_connection()
     cursor = raw.cursor()
-    step = timedelta(days=7) / count
+    step = timedelta(days=14) / (2 * count)
     batch_mentions, batch_links = [], []
     link_id = 0
-    for index in range(1, count + 1):
+    for index in range(1, 2 * count + 1):
         platform = PLATFORMS[index % 4]
-        created = (START + step * index).replace(tzinfo=None).isoformat(" ", "microseconds")
+        created = (
+            (START - timedelta(days=7) + step * index).replace(tzinfo=None).isoformat(" ", "microseconds")
+        )
         community = f"r/sub{index % 300}" if platform == "reddit" else None
         text = f"Post number {index} about https://example.com/page/{index % 5000} — with some words ✨"
         batch_mentions.append((
@@ -45,7 +48,7 @@ def fill(url: str, count: int) -> None:
             batch_links.append(
                 (link_id, index, position, page, page, "example.com", f"anchor {index % 97}", "text")
             )
-        if len(batch_mentions) == 20_000 or index == count:
+        if len(batch_mentions) == 20_000 or index == 2 * count:
             cursor.executemany(
                 "INSERT INTO mentions (id, platform, platform_id, kind, permalink, created_at, first_seen_at, "
                 "last_seen_at, author_id, author_handle, author_name, author_followers, community, title, text, "
@@ -75,7 +78,8 @@ started = time.perf_counter()
 with engine.connect() as conn:
     frame = pd.read_sql("SELECT id, platform, created_at, author_id, community, engagement FROM mentions "
                         "WHERE created_at >= '2026-11-16' AND created_at < '2026-11-23'", conn)
-    links = pd.read_sql("SELECT mention_id, canonical_url FROM links", conn)
+    links = pd.read_sql("SELECT l.mention_id, l.canonical_url FROM links l JOIN mentions m ON m.id = l.mention_id "
+                        "WHERE m.created_at >= '2026-11-16' AND m.created_at < '2026-11-23'", conn)
 frame["day"] = frame["created_at"].str[:10]
 frame.groupby(["day", "platform"]).size()
 links.groupby("canonical_url").size()

@@ -105,6 +105,37 @@ def week_links(conn: Connection, dialect: str, start: datetime, end: datetime) -
     return frame(conn, dialect, sql, (start, end), columns)
 
 
+def week_counts(conn: Connection, dialect: str, start: datetime, end: datetime) -> dict[str, int]:
+    """The summary's figures for a week, counted by the database (the previous week needs nothing else,
+    so its million rows never come into Python). Same rules as the roll-ups: an author is the platform's
+    author id, else the handle; a mention counts once per domain it links to."""
+    driver = Driver(conn, dialect)
+    params = _bind(driver, (start, end))
+    week = f"FROM mentions m WHERE {_LIVE_IN_WEEK}"
+    linked = f"FROM links l JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}"
+    ((mentions_count, authors, communities, engagement),) = driver.rows(
+        "SELECT COUNT(*), COUNT(DISTINCT m.platform || ':' || COALESCE(m.author_id, m.author_handle)), "
+        f"COUNT(DISTINCT m.platform || ':' || m.community), COALESCE(SUM(m.engagement), 0) {week}",
+        params,
+    )
+    ((pages,),) = driver.rows(f"SELECT COUNT(DISTINCT l.canonical_url) {linked}", params)
+    counts = {
+        "mentions": int(mentions_count),
+        "pages_linked": int(pages),
+        "authors": int(authors),
+        "communities": int(communities),
+        "engagement": int(engagement),
+    }
+    for domain, count in driver.rows(
+        f"SELECT l.domain, COUNT(DISTINCT l.mention_id) {linked} GROUP BY l.domain", params
+    ):
+        counts[f"mentions:{domain}"] = int(count)
+    for platform, count in driver.rows(f"SELECT m.platform, COUNT(*) {week} GROUP BY m.platform", params):
+        counts[f"mentions:{platform}"] = int(count)
+    driver.cursor.close()
+    return counts
+
+
 def linked_before(conn: Connection, dialect: str, start: datetime, end: datetime) -> dict[str, Any]:
     """For each page linked in the week that had been linked before it, when it was first linked."""
     # CROSS JOIN keeps SQLite walking the history by its created_at index; left free, its planner would scan

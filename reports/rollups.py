@@ -229,14 +229,13 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
     with store.read() as conn:
         frame = _with_author_key(queries.week_mentions(conn, dialect, start, end))
         link_frame = queries.week_links(conn, dialect, start, end)
-        previous = _with_author_key(queries.week_mentions(conn, dialect, previous_start, previous_end))
-        previous_links = queries.week_links(conn, dialect, previous_start, previous_end)
+        previous_counts = queries.week_counts(conn, dialect, previous_start, previous_end)
         earlier = queries.linked_before(conn, dialect, start, end)
         known = _known_communities(conn, start)
         top_posts = top_post_rows(conn, _top_post_ids(frame))
         this_coverage = coverage(conn, start, min(end, now), idle_after)
         previous_coverage = coverage(conn, previous_start, previous_end, idle_after)
-    this_counts, previous_counts = _counts(frame, link_frame), _counts(previous, previous_links)
+    this_counts = _counts(frame, link_frame)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     unreliable_all = bool(this_coverage or previous_coverage)
     names = list(HEADLINE_METRICS)
