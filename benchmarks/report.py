@@ -104,7 +104,8 @@ def measure(folder: Path, count: int) -> tuple[float, float, float, float]:
         "from tracker.cli import main\n"
         "started = time.perf_counter()\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(time.perf_counter() - started, peak / 1024, file=sys.stderr)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "--config", str(config), "report", "--week", WEEK],
@@ -124,7 +125,7 @@ def run(quick: bool) -> list[Row]:
     return [
         Row("report", f"seconds for a week of {count:,} mentions (SQLite)", f"{seconds:.1f} s", f"{floor_seconds:.1f} s",
             f"{seconds / floor_seconds:.1f}x", f"<= {SECONDS_TARGET:.0f} s", None if quick else seconds <= SECONDS_TARGET),
-        Row("report", f"peak RSS for a week of {count:,} mentions (SQLite)", f"{peak:.0f} MB", f"{floor_peak:.0f} MB",
+        Row("report", f"peak RSS for a week of {count:,} mentions (SQLite; with the file-writing process)", f"{peak:.0f} MB", f"{floor_peak:.0f} MB",
             f"{peak / floor_peak:.1f}x", f"<= {MEMORY_TARGET_MB} MB", None if quick else peak <= MEMORY_TARGET_MB),
     ]  # fmt: skip
 

@@ -69,6 +69,12 @@ def write_links(conn: Connection, path: Path, start: datetime, end: datetime) ->
     return _write_rows(path, LINK_COLUMNS, queries.week_link_rows(conn, conn.dialect.name, start, end))
 
 
+def write_per_mention_files(conn: Connection, folder: Path, start: datetime, end: datetime) -> None:
+    """mentions.csv and links.csv of the week ``[start, end)``."""
+    write_mentions(conn, folder / "mentions.csv", start, end)
+    write_links(conn, folder / "links.csv", start, end)
+
+
 def write_top_posts(conn: Connection, path: Path, ids: Sequence[int]) -> int:
     rows = queries.mention_rows_by_id(conn, conn.dialect.name, ids, for_csv=True)
     return _write_rows(path, MENTION_COLUMNS, [rows])

@@ -105,33 +105,47 @@ def week_links(conn: Connection, dialect: str, start: datetime, end: datetime) -
     return frame(conn, dialect, sql, (start, end), columns)
 
 
+def count_in_week(conn: Connection, dialect: str, start: datetime, end: datetime) -> int:
+    """How many live mentions the week has (an index range count)."""
+    driver = Driver(conn, dialect)
+    ((count,),) = driver.rows(
+        f"SELECT COUNT(*) FROM mentions m WHERE {_LIVE_IN_WEEK}", _bind(driver, (start, end))
+    )
+    driver.cursor.close()
+    return int(count)
+
+
 def week_counts(conn: Connection, dialect: str, start: datetime, end: datetime) -> dict[str, int]:
     """The summary's figures for a week, counted by the database (the previous week needs nothing else,
     so its million rows never come into Python). Same rules as the roll-ups: an author is the platform's
-    author id, else the handle; a mention counts once per domain it links to."""
+    author id, else the handle; a mention counts once per domain it links to.
+
+    Two passes over the week: authors and communities are counted per platform and pages per domain, then
+    summed (an author or community belongs to one platform, a canonical URL to one domain).
+    """
     driver = Driver(conn, dialect)
     params = _bind(driver, (start, end))
-    week = f"FROM mentions m WHERE {_LIVE_IN_WEEK}"
-    linked = f"FROM links l JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}"
-    ((mentions_count, authors, communities, engagement),) = driver.rows(
-        "SELECT COUNT(*), COUNT(DISTINCT m.platform || ':' || COALESCE(m.author_id, m.author_handle)), "
-        f"COUNT(DISTINCT m.platform || ':' || m.community), COALESCE(SUM(m.engagement), 0) {week}",
+    counts = dict.fromkeys(("mentions", "pages_linked", "authors", "communities", "engagement"), 0)
+    per_platform = driver.rows(
+        "SELECT m.platform, COUNT(*), COUNT(DISTINCT COALESCE(m.author_id, m.author_handle)), "
+        f"COUNT(DISTINCT m.community), COALESCE(SUM(m.engagement), 0) FROM mentions m WHERE {_LIVE_IN_WEEK} "
+        "GROUP BY m.platform",
         params,
     )
-    ((pages,),) = driver.rows(f"SELECT COUNT(DISTINCT l.canonical_url) {linked}", params)
-    counts = {
-        "mentions": int(mentions_count),
-        "pages_linked": int(pages),
-        "authors": int(authors),
-        "communities": int(communities),
-        "engagement": int(engagement),
-    }
-    for domain, count in driver.rows(
-        f"SELECT l.domain, COUNT(DISTINCT l.mention_id) {linked} GROUP BY l.domain", params
-    ):
-        counts[f"mentions:{domain}"] = int(count)
-    for platform, count in driver.rows(f"SELECT m.platform, COUNT(*) {week} GROUP BY m.platform", params):
-        counts[f"mentions:{platform}"] = int(count)
+    for platform, mentions_count, authors, communities, engagement in per_platform:
+        counts["mentions"] += int(mentions_count)
+        counts["authors"] += int(authors)
+        counts["communities"] += int(communities)
+        counts["engagement"] += int(engagement)
+        counts[f"mentions:{platform}"] = int(mentions_count)
+    per_domain = driver.rows(
+        "SELECT l.domain, COUNT(DISTINCT l.mention_id), COUNT(DISTINCT l.canonical_url) "
+        f"FROM links l JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK} GROUP BY l.domain",
+        params,
+    )
+    for domain, linking, pages in per_domain:
+        counts["pages_linked"] += int(pages)
+        counts[f"mentions:{domain}"] = int(linking)
     driver.cursor.close()
     return counts
 

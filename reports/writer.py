@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -12,14 +13,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from reports import csv_files, html, rollups
+from reports import csv_files, html, queries, rollups
 from reports.weeks import IsoWeek, last_complete_week
 from tracker import registry
 from tracker.config import Config
+from tracker.errors import TrackerError
 from tracker.record import format_utc
 from tracker.store import Store
 
+PARALLEL_FROM = 100_000  # mentions in a week from which the per-mention files are written by a second process
 STREAM_IDLE = timedelta(minutes=15)  # a stream's run lasts as long as the daemon; a restart takes seconds
 
 
@@ -63,6 +67,7 @@ def write_report(
     out_dir: Path | None = None,
     now: datetime | None = None,
     store: Store | None = None,
+    parallel_from: int = PARALLEL_FROM,
 ) -> Written:
     """Write one week's files (default: the last complete week) and refresh ``index.html``.
 
@@ -83,7 +88,7 @@ def write_report(
                 shutil.rmtree(leftover, ignore_errors=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{week}-", dir=output))
             try:
-                report = _write_week(config, store, week, staging, now)
+                report = _write_week(config, store, week, staging, now, parallel_from)
                 os.chmod(staging, 0o755)  # noqa: S103 - mkdtemp makes it 0700; a report is meant to be read
                 _swap_in(staging, output / str(week))
             except BaseException:
@@ -110,21 +115,33 @@ def writer_lock(output: Path) -> Iterator[None]:
 
 
 def _write_week(
-    config: Config, store: Store, week: IsoWeek, folder: Path, now: datetime
+    config: Config, store: Store, week: IsoWeek, folder: Path, now: datetime, parallel_from: int
 ) -> rollups.WeekReport:
-    """Compute the roll-ups, stream the per-mention files, then write the small files and the page."""
+    """Compute the roll-ups and stream the per-mention files (side by side in a second process for a big
+    week), then write the small files and the page."""
     timezone = config.tracker.timezone
     start, end = week.bounds(timezone)
     formats = set(config.reports.formats)
 
-    report = rollups.build(
-        store, week, timezone=timezone, domains=[d.name for d in config.domains], platforms=_platforms(config),
-        now=now, idle_after=_idle_after(config),
-    )  # fmt: skip
-    if "csv" in formats:
+    beside: _FilesInChild | None = None
+    if "csv" in formats and _separate_process_allowed(store):
         with store.read() as conn:
-            csv_files.write_mentions(conn, folder / "mentions.csv", start, end)
-            csv_files.write_links(conn, folder / "links.csv", start, end)
+            if queries.count_in_week(conn, store.dialect, start, end) >= parallel_from:
+                beside = _FilesInChild(_url(store), folder, start, end)
+    try:
+        report = rollups.build(
+            store, week, timezone=timezone, domains=[d.name for d in config.domains],
+            platforms=_platforms(config), now=now, idle_after=_idle_after(config),
+        )  # fmt: skip
+    except BaseException:
+        if beside is not None:
+            beside.cancel()
+        raise
+    if beside is not None:
+        beside.wait()
+    elif "csv" in formats:
+        with store.read() as conn:
+            csv_files.write_per_mention_files(conn, folder, start, end)
     csv_files.write_rollups(report, folder)  # the index reads each week's totals from summary.csv
     if "csv" in formats:
         with store.read() as conn:
@@ -132,6 +149,63 @@ def _write_week(
     if "html" in formats:
         (folder / "report.html").write_text(html.render_report(report), encoding="utf-8")
     return report
+
+
+def _url(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def _separate_process_allowed(store: Store) -> bool:
+    """Another process can open the same database (not an in-memory SQLite one)."""
+    url = store.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+def _stream_in_child(database_url: str, folder: str, start: datetime, end: datetime, answer: Any) -> None:
+    """The second process: write mentions.csv and links.csv, then send None, or the error as one line."""
+    try:
+        store = Store.open(database_url, migrate=False)
+        try:
+            with store.read() as conn:
+                csv_files.write_per_mention_files(conn, Path(folder), start, end)
+        finally:
+            store.close()
+    except BaseException as exc:  # reported by the parent, as its own failure
+        answer.send(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+    else:
+        answer.send(None)
+    finally:
+        answer.close()
+
+
+class _FilesInChild:
+    """mentions.csv and links.csv written by a second process (spawned: a clean interpreter, its own database
+    connection) while this one computes the roll-ups; on a two-core machine that halves a big week's time.
+    Each side reads in its own transaction, as the two steps always did."""
+
+    def __init__(self, database_url: str, folder: Path, start: datetime, end: datetime) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._answer, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_stream_in_child, args=(database_url, str(folder), start, end, send), name="report-files",
+            daemon=True,
+        )  # fmt: skip
+        self._process.start()
+        send.close()
+
+    def wait(self) -> None:
+        """Wait for the files; TrackerError naming the cause if they could not be written."""
+        try:
+            outcome = self._answer.recv()
+        except EOFError:  # it died without a word (killed, out of memory)
+            outcome = "the process writing them ended early"
+        self._process.join()
+        if outcome is not None:
+            raise TrackerError(f"writing mentions.csv and links.csv failed: {outcome}")
+
+    def cancel(self) -> None:
+        self._process.terminate()
+        self._process.join()
 
 
 def _swap_in(staging: Path, final: Path) -> None:

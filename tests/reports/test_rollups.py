@@ -217,6 +217,30 @@ def test_rerunning_a_week_replaces_it_and_the_index_lists_every_week(filled: tup
     assert 'href="2026-W47/report.html"' in index
 
 
+def test_a_big_week_writes_the_same_files_from_a_second_process(
+    filled: tuple[Config, Store], tmp_path: Path
+) -> None:
+    config, _store = filled
+    alone = write_report(config, week=W47, now=NOW, out_dir=tmp_path / "alone", parallel_from=10**12)
+    beside = write_report(config, week=W47, now=NOW, out_dir=tmp_path / "beside", parallel_from=0)
+    for name in ("mentions.csv", "links.csv", "summary.csv", "top_posts.csv", "report.html"):
+        assert (beside.folder / name).read_bytes() == (alone.folder / name).read_bytes(), name
+    assert len(read(beside.folder / "mentions.csv")) == 4
+
+
+def test_the_second_process_failing_is_one_clear_error(tmp_path: Path) -> None:
+    from reports.writer import _FilesInChild
+    from tracker.errors import TrackerError
+
+    start, end = W47.bounds("UTC")
+    (tmp_path / "not-a-database").write_text("notes\n" * 100)
+    files = _FilesInChild(f"sqlite:///{tmp_path / 'not-a-database'}", tmp_path, start, end)
+    with pytest.raises(TrackerError) as caught:
+        files.wait()
+    assert str(caught.value).startswith("writing mentions.csv and links.csv failed: DatabaseError: ")
+    assert "\n" not in str(caught.value)
+
+
 def test_a_second_writer_of_the_same_folder_waits_for_the_first(filled: tuple[Config, Store]) -> None:
     config, _store = filled
     output = config.reports.output_dir
