@@ -205,7 +205,8 @@ class Connector(ABC):
     max_page_cost_usd: ClassVar[float] = 0.0
     """The most one page can cost; the poller stops before a page could pass the monthly budget."""
     refresh_kinds: ClassVar[frozenset[str] | None] = None
-    """The kinds of mention :meth:`refresh` can look up again (None: every kind); the others are not asked."""
+    """The kinds of mention :meth:`refresh` can look up again (None: every kind); the others are stored off
+    the refresh schedule."""
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.name = name

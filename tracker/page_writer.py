@@ -131,11 +131,15 @@ def write_page(
     page: Page,
     mentions_to_store: Sequence[Mention],
     now: datetime,
+    refresh_kinds: frozenset[str] | None = None,
 ) -> WriteResult:
-    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage and cursor."""
+    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage and cursor.
+
+    New mentions are put on the engagement-refresh schedule, those of ``refresh_kinds`` only when it is
+    given (the kinds the connector can look up again)."""
     driver = Driver(conn, dialect)
     with driver.batched():
-        result = _upsert_mentions(driver, connector, mentions_to_store, now)
+        result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds)
         deleted = _mark_deleted(driver, platform, page.deleted, now) if page.deleted else 0
         for gap in page.gaps:
             _record_gap(driver, connector, gap, now)
@@ -147,7 +151,13 @@ def write_page(
     return WriteResult(result.new, result.updated, result.unchanged, deleted)
 
 
-def _upsert_mentions(driver: Driver, connector: str, batch: Sequence[Mention], now: datetime) -> WriteResult:
+def _upsert_mentions(
+    driver: Driver,
+    connector: str,
+    batch: Sequence[Mention],
+    now: datetime,
+    refresh_kinds: frozenset[str] | None,
+) -> WriteResult:
     if not batch:
         return WriteResult()
     by_key: dict[tuple[str, str], Mention] = {}
@@ -156,7 +166,11 @@ def _upsert_mentions(driver: Driver, connector: str, batch: Sequence[Mention], n
     existing = _existing(driver, by_key.keys())
     hashes = {key: content_hash(mention) for key, mention in by_key.items()}
     new_rows = [
-        _mention_values(driver, m, hashes[k], connector, now) for k, m in by_key.items() if k not in existing
+        _mention_values(
+            driver, m, hashes[k], connector, now, refresh_kinds is None or m.kind in refresh_kinds
+        )
+        for k, m in by_key.items()
+        if k not in existing
     ]
     new = 0
     if new_rows:
@@ -194,7 +208,7 @@ def _existing(driver: Driver, keys: Any) -> dict[tuple[str, str], dict[str, Any]
 
 
 def _mention_values(
-    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime
+    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime, refreshed: bool
 ) -> tuple[Any, ...]:
     metrics = mention.metrics
     seen = driver.when(now)
@@ -204,7 +218,7 @@ def _mention_values(
         mention.community, mention.title, mention.text, mention.lang, mention.thread_id, mention.parent_id,
         metrics.likes, metrics.reposts, metrics.replies, metrics.quotes, metrics.score, metrics.views,
         metrics.engagement, None, mention.raw, digest, connector,
-        driver.when(next_refresh_due(mention.created_at, now)),
+        driver.when(next_refresh_due(mention.created_at, now)) if refreshed else None,
     )  # fmt: skip
 
 

@@ -263,6 +263,7 @@ class Poller:
             page=page,
             mentions_to_store=kept,
             now=self.clock(),
+            refresh_kinds=connector.refresh_kinds,
         )
         result.pages += 1
         result.fetched += len(page.mentions)

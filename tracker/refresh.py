@@ -30,8 +30,6 @@ def refresh_due(poller: Poller, name: str, *, limit: int = 1000) -> list[RunResu
     connector = poller.connector(name)
     if not connector.can_refresh():
         return []
-    if connector.refresh_kinds is not None:  # e.g. Hacker News comments: Algolia shows them no metrics
-        poller.store.drop_refresh(name, connector.refresh_kinds)
     now = poller.clock()
     due = poller.store.due_for_refresh(name, now, limit=limit)
     results = []

@@ -156,12 +156,14 @@ class Store:
         page: Page,
         mentions_to_store: Sequence[Mention],
         now: datetime,
+        refresh_kinds: frozenset[str] | None = None,
     ) -> WriteResult:
-        """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor."""
+        """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor (see
+        :func:`tracker.page_writer.write_page`)."""
         with self.engine.begin() as conn:
             return page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
-                mentions_to_store=mentions_to_store, now=now,
+                mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
             )  # fmt: skip
 
     def record_usage(self, run_id: int, usage: Usage) -> None:
@@ -302,20 +304,6 @@ class Store:
         )
         with self.read() as conn:
             return [(row.platform_id, row.created_at) for row in conn.execute(query)]
-
-    def drop_refresh(self, connector: str, keep_kinds: frozenset[str]) -> int:
-        """Take the mentions ``connector`` found that are not of ``keep_kinds`` off the refresh schedule."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(mentions)
-                .where(
-                    mentions.c.found_by == connector,
-                    mentions.c.refresh_due_at.is_not(None),
-                    mentions.c.kind.not_in(sorted(keep_kinds)),
-                )
-                .values(refresh_due_at=None)
-            )
-            return int(result.rowcount or 0)
 
     def advance_refresh(
         self, platform: str, refreshed: Sequence[tuple[str, datetime]], now: datetime
