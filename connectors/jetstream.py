@@ -44,9 +44,8 @@ _MAX_DELETED = 5000
 _RECV_WAIT = 0.5  # seconds; how often a quiet connection checks for shutdown and flushes
 
 
-QUICK_DROP = (
-    10.0  # seconds: a connection that drops sooner than this, twice in a row, is reconnected with backoff
-)
+# A connection that drops sooner than this (seconds) after opening, twice in a row, is reconnected with backoff.
+QUICK_DROP = 10.0
 
 
 class JetstreamSettings(ConnectorSettings):
@@ -225,7 +224,7 @@ class JetstreamConnector(Connector):
         self.refresh_http.close()
 
     def pending_usage(self) -> Usage:
-        return Usage(requests=self.appview.take_requests() + self.refresh_http.take_requests())
+        return self.appview.take_usage() + self.refresh_http.take_usage()
 
     def describe(self, domains: Sequence[Any]) -> str:
         return (
@@ -397,7 +396,7 @@ class JetstreamConnector(Connector):
             "stream",
             mentions,
             cursor=self.make_cursor(state),
-            usage=Usage(requests=self.appview.take_requests(), items_read=events),
+            usage=self.appview.take_usage(items_read=events),
             gaps=progress.gaps,
             deleted=deleted,
             skipped=len(problems),
@@ -407,7 +406,7 @@ class JetstreamConnector(Connector):
         return page
 
     def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
-        """Current metrics through the public AppView's ``getPosts``; posts it no longer has are deleted."""
+        """Current metrics through the public AppView's ``getPosts`` (see :func:`refresh_pages` for deletions)."""
 
         def query(nsid: str, params: Mapping[str, Any]) -> Any:
             return self.refresh_http.get_json(f"/xrpc/{nsid}", params)
