@@ -95,28 +95,6 @@ def _known_communities(conn: Connection, start: datetime) -> set[tuple[str, str]
     return {(platform, community) for platform, community in conn.execute(query)}
 
 
-def _counts(frame: pd.DataFrame, link_frame: pd.DataFrame) -> dict[str, int]:
-    counts = {
-        "mentions": len(frame),
-        "pages_linked": int(link_frame["canonical_url"].nunique()) if len(link_frame) else 0,
-        "authors": int(frame.dropna(subset=["author_key"]).groupby(["platform", "author_key"]).ngroups)
-        if len(frame)
-        else 0,
-        "communities": int(frame.dropna(subset=["community"]).groupby(["platform", "community"]).ngroups)
-        if len(frame)
-        else 0,
-        "engagement": int(frame["engagement"].fillna(0).sum()) if len(frame) else 0,
-    }
-    if len(link_frame):
-        per_domain = link_frame.drop_duplicates(["mention_id", "domain"]).groupby("domain").size()
-        counts.update({f"mentions:{domain}": int(n) for domain, n in per_domain.items()})
-    if len(frame):
-        counts.update(
-            {f"mentions:{platform}": int(n) for platform, n in frame.groupby("platform").size().items()}
-        )
-    return counts
-
-
 def _daily(frame: pd.DataFrame, week: IsoWeek, timezone: str) -> pd.DataFrame:
     days = [day.isoformat() for day in week.days()]
     if not len(frame):
@@ -229,13 +207,13 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
     with store.read() as conn:
         frame = _with_author_key(queries.week_mentions(conn, dialect, start, end))
         link_frame = queries.week_links(conn, dialect, start, end)
+        this_counts = queries.week_counts(conn, dialect, start, end)
         previous_counts = queries.week_counts(conn, dialect, previous_start, previous_end)
         earlier = queries.linked_before(conn, dialect, start, end)
         known = _known_communities(conn, start)
         top_posts = top_post_rows(conn, _top_post_ids(frame))
         this_coverage = coverage(conn, start, min(end, now), idle_after)
         previous_coverage = coverage(conn, previous_start, previous_end, idle_after)
-    this_counts = _counts(frame, link_frame)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     unreliable_all = bool(this_coverage or previous_coverage)
     names = list(HEADLINE_METRICS)

@@ -21,6 +21,7 @@ from tracker import registry
 from tracker.config import Config
 from tracker.errors import TrackerError
 from tracker.record import format_utc
+from tracker.status import overdue_after
 from tracker.store import Store
 
 PARALLEL_FROM = 100_000  # mentions in a week from which the per-mention files are written by a second process
@@ -56,7 +57,7 @@ def _idle_after(config: Config) -> dict[str, timedelta]:
             streaming = registry.load(settings.type).streaming
         except registry.UnknownConnectorError:
             continue
-        limits[name] = STREAM_IDLE if streaming else max(3 * settings.interval, timedelta(hours=1))
+        limits[name] = STREAM_IDLE if streaming else overdue_after(settings.interval)
     return limits
 
 

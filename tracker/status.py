@@ -25,6 +25,11 @@ HEALTH_KINDS = ("poll", "stream")  # refreshes and backfills say nothing about w
 STREAM_SILENCE = timedelta(minutes=5)
 
 
+def overdue_after(interval: timedelta) -> timedelta:
+    """How long a polled connector may go without a (successful) run before it counts as not working."""
+    return max(3 * interval, timedelta(hours=1))
+
+
 @dataclass
 class ConnectorStatus:
     name: str
@@ -193,9 +198,7 @@ def _health(status: ConnectorStatus, interval: timedelta, now: datetime) -> tupl
         return "degraded", "stopped by its monthly budget"
     if status.consecutive_failures == 0:
         return _overdue(status, interval, now) or ("healthy", None)
-    stale = status.last_success_at is None or now - status.last_success_at > max(
-        3 * interval, timedelta(hours=1)
-    )
+    stale = status.last_success_at is None or now - status.last_success_at > overdue_after(interval)
     if status.consecutive_failures >= _DOWN_AFTER_FAILURES and stale:
         return "down", f"{status.consecutive_failures} failed runs in a row"
     return "degraded", f"{status.consecutive_failures} failed run(s) in a row"
@@ -205,10 +208,10 @@ def _overdue(status: ConnectorStatus, interval: timedelta, now: datetime) -> tup
     """Degraded, then down, when nothing has run the connector for well past its interval (no daemon)."""
     if status.last_run_at is None:
         return None
-    late = now - (status.last_run_at + interval)
-    if late <= max(2 * interval, timedelta(hours=1)):
+    late = now - status.last_run_at
+    if late <= overdue_after(interval):
         return None
-    note = f"no run for {_age(now - status.last_run_at)}; is `tracker run` running?"
+    note = f"no run for {_age(late)}; is `tracker run` running?"
     return ("down" if late > max(timedelta(days=1), 10 * interval) else "degraded"), note
 
 

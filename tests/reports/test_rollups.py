@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import IsoWeek, queries, write_report
-from reports.rollups import _counts, _with_author_key, build
+from reports import IsoWeek, write_report
+from reports.rollups import build
 from reports.writer import writer_lock
 from tests.conftest import make_config
 from tests.reports.fixtures import at, fill
@@ -78,18 +78,6 @@ def test_summary_figures_match_the_hand_count(filled: tuple[Config, Store]) -> N
         "communities",
         "engagement",
     ]
-
-
-def test_the_database_counts_a_week_as_the_roll_ups_do(filled: tuple[Config, Store]) -> None:
-    _config, store = filled
-    for week in (W47, W47.previous()):
-        start, end = week.bounds("UTC")
-        with store.read() as conn:
-            by_database = queries.week_counts(conn, store.dialect, start, end)
-            frame = _with_author_key(queries.week_mentions(conn, store.dialect, start, end))
-            by_pandas = _counts(frame, queries.week_links(conn, store.dialect, start, end))
-        assert by_database == by_pandas
-        assert by_database["mentions"] > 0
 
 
 def test_daily_counts_use_the_day_in_the_report_time_zone(filled: tuple[Config, Store]) -> None:
