@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.conftest import Clock
 from tests.support.factories import matched, mention
@@ -199,3 +199,19 @@ def test_the_leader_lock_session_is_probed_by_the_server_and_cannot_hang(pg_url:
         assert settings == ["5", "2", "3", "5s"]
     finally:
         lock.release()
+
+
+def test_a_pass_holding_a_connection_checks_it_out_once_and_commits_every_page(
+    store: Store, clock: Clock
+) -> None:
+    checkouts: list[object] = []
+    event.listen(store.engine, "checkout", lambda *args: checkouts.append(args))
+    with store.holding_connection():
+        for number in range(3):
+            write(store, clock, matched(mention(str(number))))
+            assert count(store, mentions) == number + 1  # committed: another connection sees it
+            clock.advance(minutes=1)
+    writes = len(checkouts) - 3  # the three counts read through connections of their own
+    assert writes == 1
+    write(store, clock, matched(mention("4")))  # after the block, a page takes a pooled connection again
+    assert count(store, mentions) == 4

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import html
 
-from tracker.textlinks import html_links, html_to_text, markdown_links, strip_markdown_links, urls_in_text
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tracker.textlinks import (
+    html_links,
+    html_to_text,
+    markdown_links,
+    strip_markdown_links,
+    unescape,
+    urls_in_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +54,27 @@ def test_html_links_unescape_entities_in_hrefs_and_text() -> None:
     markup = 'I wrote <a href="https:&#x2F;&#x2F;example.com&#x2F;a?x=1&amp;y=2" rel="nofollow">my &quot;post&quot;</a>.'
     assert html_links(markup) == [("https://example.com/a?x=1&y=2", 'my "post"')]
     assert html_to_text("<p>a &lt;b&gt;<p>c") == "a <b>\nc"
+
+
+_ENTITY_PIECES = [
+    "&",
+    "amp;",
+    "&amp;",
+    "&#x2F;",
+    "&#x27;",
+    "&quot;",
+    "&#x",
+    "2F;",
+    "#",
+    ";",
+    "x",
+    "/",
+    "a",
+    "&lt;",
+    "&gt",
+]
+
+
+@given(st.lists(st.sampled_from(_ENTITY_PIECES), max_size=12).map("".join))
+def test_unescape_gives_what_html_unescape_gives(text: str) -> None:
+    assert unescape(text) == html.unescape(text)

@@ -39,6 +39,11 @@ _INSERT_MENTION = (
     f"INSERT INTO mentions ({', '.join(NEW_MENTION_COLUMNS)}) VALUES ({', '.join(['?'] * len(NEW_MENTION_COLUMNS))}) "
     "ON CONFLICT (platform, platform_id) DO NOTHING"
 )
+_INSERT_MENTIONS_PREFIX = f"INSERT INTO mentions ({', '.join(NEW_MENTION_COLUMNS)}) VALUES "
+_INSERT_MENTIONS_SUFFIX = (
+    " ON CONFLICT (platform, platform_id) DO NOTHING RETURNING platform, platform_id, id"
+)
+_ROWS_PER_INSERT = 100  # 2,900 parameters, well within SQLite's limit of 32,766
 _INSERT_LINK = (
     f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES ({', '.join(['?'] * len(LINK_COLUMNS))})"
 )
@@ -165,9 +170,10 @@ def _upsert_mentions(
         by_key[mention.key] = mention
     existing = _existing(driver, by_key.keys())
     hashes = {key: content_hash(mention) for key, mention in by_key.items()}
+    seen = driver.when(now)
     new_rows = [
         _mention_values(
-            driver, m, hashes[k], connector, now, refresh_kinds is None or m.kind in refresh_kinds
+            driver, m, hashes[k], connector, now, seen, refresh_kinds is None or m.kind in refresh_kinds
         )
         for k, m in by_key.items()
         if k not in existing
@@ -203,15 +209,19 @@ def _existing(driver: Driver, keys: Any) -> dict[tuple[str, str], dict[str, Any]
             )
             for values in driver.rows(query, (platform, *chunk)):
                 row = dict(zip(EXISTING_COLUMNS, values, strict=True))
+                row["metrics"] = tuple(
+                    values[4 : 4 + len(METRIC_NAMES)]
+                )  # compared as a whole, see _update_seen
+                row["authors"] = tuple(values[4 + len(METRIC_NAMES) :])
                 found[(platform, row["platform_id"])] = row
     return found
 
 
 def _mention_values(
-    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime, refreshed: bool
+    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime, seen: Any, refreshed: bool
 ) -> tuple[Any, ...]:
+    """A new mention's row; ``seen`` is ``now`` as the driver stores it (first and last seen)."""
     metrics = mention.metrics
-    seen = driver.when(now)
     return (
         mention.platform, mention.platform_id, mention.kind, mention.permalink, driver.when(mention.created_at),
         seen, seen, mention.author_id, mention.author_handle, mention.author_name, mention.author_followers,
@@ -234,14 +244,17 @@ def _insert_new(driver: Driver, rows: list[tuple[Any, ...]]) -> dict[tuple[str, 
                 inserted[(platform, platform_id)] = mention_id
             if not driver.cursor.nextset():
                 return inserted
-    # SQLite: executemany cannot return rows; one in-process execute per row can, at no real cost.
-    statement = _INSERT_MENTION + " RETURNING id"
+    # SQLite: executemany cannot return rows, so a few rows go in each INSERT ... VALUES (...), (...) RETURNING.
     cursor = driver.cursor
-    for row in rows:
-        cursor.execute(statement, row)
-        found = cursor.fetchone()
-        if found is not None:  # None: another writer stored it first
-            inserted[(row[0], row[1])] = found[0]
+    values = f"({_in_list(len(NEW_MENTION_COLUMNS))})"
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        cursor.execute(
+            _INSERT_MENTIONS_PREFIX + ", ".join([values] * len(chunk)) + _INSERT_MENTIONS_SUFFIX,
+            [value for row in chunk for value in row],
+        )
+        for platform, platform_id, mention_id in cursor.fetchall():  # missing: another writer stored it first
+            inserted[(platform, platform_id)] = mention_id
     return inserted
 
 
@@ -285,14 +298,18 @@ def _update_seen(
     seen = driver.when(now)
     for key, row in existing.items():
         mention = by_key[key]
-        old_metrics = Metrics(*(row[name] for name in METRIC_NAMES))
-        metrics = mention.metrics.merged_over(old_metrics)
-        metrics_changed = metrics != old_metrics
+        stored: tuple[Any, ...] = row["metrics"]
+        observed = mention.metrics.as_tuple()
+        merged = stored
+        if observed != stored:  # values this observation did not give keep their stored ones
+            merged = tuple(new if new is not None else old for new, old in zip(observed, stored, strict=True))
+        metrics_changed = merged != stored
         if metrics_changed:
-            snapshots.append((row["id"], metrics))
-        authors = [getattr(mention, name) for name in AUTHOR_FIELDS]
-        authors_changed = any(
-            new is not None and new != row[name] for new, name in zip(authors, AUTHOR_FIELDS, strict=True)
+            snapshots.append((row["id"], Metrics(*merged)))
+        authors = (mention.author_handle, mention.author_name, mention.author_followers)
+        stored_authors: tuple[Any, ...] = row["authors"]
+        authors_changed = authors != stored_authors and any(
+            new is not None and new != old for new, old in zip(authors, stored_authors, strict=True)
         )
         content_changed = row["deleted_at"] is None and row["content_hash"] != hashes[key]
         if content_changed:
@@ -301,9 +318,10 @@ def _update_seen(
             unchanged_ids.append(row["id"])
             continue
         kept_authors = [
-            new if new is not None else row[name] for new, name in zip(authors, AUTHOR_FIELDS, strict=True)
+            new if new is not None else old for new, old in zip(authors, stored_authors, strict=True)
         ]
-        changed_rows.append((seen, metrics.engagement, *metrics.as_tuple(), *kept_authors, row["id"]))
+        engagement = Metrics(*merged).engagement
+        changed_rows.append((seen, engagement, *merged, *kept_authors, row["id"]))
     driver.many(_UPDATE_SEEN, changed_rows)
     for start in range(0, len(unchanged_ids), CHUNK):  # seen again, nothing new: one statement
         chunk = unchanged_ids[start : start + CHUNK]

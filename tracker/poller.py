@@ -227,29 +227,30 @@ class Poller:
         budget = connector.monthly_budget_usd()
         spent = self.store.spend_since(result.connector, month_start(now)) if budget is not None else 0.0
         pages: Iterator[Page] | None = None
-        try:
-            while True:
-                if budget is not None and spent + connector.max_page_cost_usd > budget:
-                    result.status = "budget"
-                    result.error = (
-                        f"monthly budget reached: ${spent:.2f} of ${budget:.2f} spent, the next page could cost "
-                        f"${connector.max_page_cost_usd:.2f}; raise monthly_budget_usd or wait for next month"
-                    )
-                    return
-                if self.stop.is_set():
-                    raise Interrupted("shutdown requested")
-                if pages is None:
-                    pages = make_pages(connector, now)
-                try:
-                    page = next(pages)
-                except StopIteration:
-                    return
-                spent += page.usage.cost_usd
-                self._store_page(connector, page, result, prefix)
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()  # lets the connector's generator run its cleanup now
+        with self.store.holding_connection():
+            try:
+                while True:
+                    if budget is not None and spent + connector.max_page_cost_usd > budget:
+                        result.status = "budget"
+                        result.error = (
+                            f"monthly budget reached: ${spent:.2f} of ${budget:.2f} spent, the next page could cost "
+                            f"${connector.max_page_cost_usd:.2f}; raise monthly_budget_usd or wait for next month"
+                        )
+                        return
+                    if self.stop.is_set():
+                        raise Interrupted("shutdown requested")
+                    if pages is None:
+                        pages = make_pages(connector, now)
+                    try:
+                        page = next(pages)
+                    except StopIteration:
+                        return
+                    spent += page.usage.cost_usd
+                    self._store_page(connector, page, result, prefix)
+            finally:
+                close = getattr(pages, "close", None)
+                if close is not None:
+                    close()  # lets the connector's generator run its cleanup now
 
     def _store_page(self, connector: Connector, page: Page, result: RunResult, prefix: str) -> None:
         kept = self.filter.apply(page.mentions)

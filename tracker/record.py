@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,12 +110,15 @@ class Metrics:
         return all(v is None for v in self.as_tuple())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Mention:
     """One post (or comment) that links to a monitored domain, keyed by ``(platform, platform_id)``.
 
     ``raw`` is the original payload as received, as JSON text. ``first_seen_at``, ``last_seen_at`` and
     ``deleted_at`` are set by the store; connectors leave them empty.
+
+    Not slotted, unlike the small records: every post read is copied once with its matched links
+    (:meth:`with_links`), and copying an instance dict is one call where slots take one per field.
     """
 
     platform: str
@@ -162,9 +165,9 @@ class Mention:
     def with_links(self, links: tuple[Link, ...]) -> Mention:
         """A copy with other links (already validated, so without running the checks again)."""
         copy = object.__new__(Mention)
-        for name in _FIELD_NAMES:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "links", tuple(links))
+        state = copy.__dict__
+        state.update(self.__dict__)
+        state["links"] = tuple(links)
         return copy
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +210,3 @@ class Mention:
             "deleted_at": format_utc(self.deleted_at) or None,
             "raw": self.raw,
         }
-
-
-_FIELD_NAMES = tuple(f.name for f in fields(Mention))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._held = threading.local()  # this thread's connection for page writes, see holding_connection
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -160,11 +163,28 @@ class Store:
     ) -> WriteResult:
         """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor (see
         :func:`tracker.page_writer.write_page`)."""
-        with self.engine.begin() as conn:
+        held: Connection | None = getattr(self._held, "conn", None)
+        with self.engine.begin() if held is None else _begun(held) as conn:
             return page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
                 mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
             )  # fmt: skip
+
+    @contextmanager
+    def holding_connection(self) -> Iterator[None]:
+        """Write this thread's pages through one connection until the block ends, each page still in its own
+        transaction. A pass writes page after page; this saves a pool checkout and return per page (and on
+        PostgreSQL the liveness ping). A connection lost meanwhile fails that page's write like any other
+        database error; the next pass starts with a fresh one."""
+        if getattr(self._held, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
 
     def record_usage(self, run_id: int, usage: Usage) -> None:
         """Add usage that no stored page carried (requests of a failed pass) to a run."""
@@ -420,6 +440,12 @@ class StoreAuthorCache:
 
     def put_many(self, items: Sequence[Author]) -> None:
         self._store.save_authors(items, self._clock())
+
+
+@contextmanager
+def _begun(conn: Connection) -> Iterator[Connection]:
+    with conn.begin():
+        yield conn
 
 
 def mention_from_row(row: Mapping[Any, Any], mention_links: tuple[Link, ...]) -> Mention:
