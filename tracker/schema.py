@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 metadata = MetaData(
     naming_convention={
@@ -126,7 +126,7 @@ links = Table(
     Column("domain", String(255), nullable=False),
     Column("anchor_text", Text),
     Column("source", String(16), nullable=False),
-    Index(None, "mention_id"),
+    Index(None, "mention_id", "position"),  # a post's links in order, without a sort
     Index(None, "canonical_url"),
 )
 
