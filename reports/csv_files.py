@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from reports import queries
 from reports.queries import utc_series
 from reports.rollups import WeekReport, as_records
-from tracker.export import MENTION_COLUMNS, csv_writer, write_csv
+from tracker.export import MENTION_COLUMNS, csv_lines, write_csv
 from tracker.record import format_utc
 
 LINK_COLUMNS = ("platform", "platform_id", "url", "canonical_url", "domain", "anchor_text", "source")
@@ -39,15 +39,14 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_rows(path: Path, columns: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]]) -> int:
-    """Rows the database already formatted as CSV cells: a BOM, the header, RFC 4180 quoting."""
+def _write_rows(path: Path, columns: Sequence[str], chunks: Iterable[Sequence[Sequence[str]]]) -> int:
+    """Rows the database already formatted as CSV cells (all text): a BOM, the header, RFC 4180 quoting."""
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write("\ufeff")
-        writer = csv_writer(out)
-        writer.writerow(columns)
+        out.write(csv_lines([columns], len(columns)))
         for rows in chunks:
-            writer.writerows(rows)
+            out.write(csv_lines(rows, len(columns)))
             count += len(rows)
     return count
 

@@ -11,21 +11,29 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
+from tracker.export import FORMULA_PREFIXES
 from tracker.page_writer import Driver
 
 CHUNK = 50_000
 _LIVE_IN_WEEK = "m.created_at >= ? AND m.created_at < ? AND m.deleted_at IS NULL"
-_CONTROL_CHARS = {"sqlite": "char(9), char(13)", "postgresql": "chr(9), chr(13)"}
+_FIRST_CHARACTER = {"sqlite": "unicode", "postgresql": "ascii"}  # the code point of a text's first character
+_FORMULA_STARTS = ", ".join(str(ord(c)) for c in FORMULA_PREFIXES)
 
 
 def _csv_text(expression: str, dialect: str) -> str:
-    """A text column as a CSV cell: prefixed with ' when a spreadsheet would run it as a formula.
+    """A text column as a CSV cell: '' for NULL, prefixed with ' when a spreadsheet would run it as a formula.
 
     The rule of tracker.export.guard_cell, in SQL, so a million rows need no per-cell Python.
     """
-    starts = f"'=', '+', '-', '@', {_CONTROL_CHARS[dialect]}"
     quote = "''''"  # a SQL string holding one '
-    return f"CASE WHEN substr({expression}, 1, 1) IN ({starts}) THEN {quote} || {expression} ELSE {expression} END"
+    first = f"{_FIRST_CHARACTER[dialect]}({expression})"
+    guarded = f"CASE WHEN {first} IN ({_FORMULA_STARTS}) THEN {quote} || {expression} ELSE {expression} END"
+    return f"COALESCE({guarded}, '')"
+
+
+def _csv_number(expression: str) -> str:
+    """A number column as a CSV cell: its digits, '' for NULL."""
+    return f"COALESCE(CAST({expression} AS TEXT), '')"
 
 
 def _csv_time(expression: str, dialect: str) -> str:
@@ -36,19 +44,22 @@ def _csv_time(expression: str, dialect: str) -> str:
 
 
 def mention_select(dialect: str, *, for_csv: bool, with_id: bool = True) -> str:
-    """The columns of mentions.csv (the post's first link stands for it), as CSV cells or raw values, led by
-    the mention id unless ``with_id`` is false."""
+    """The columns of mentions.csv (the post's first link stands for it), as CSV cells (all text) or raw
+    values, led by the mention id unless ``with_id`` is false."""
 
     def text(expression: str) -> str:
         return _csv_text(expression, dialect) if for_csv else expression
 
+    def number(expression: str) -> str:
+        return _csv_number(expression) if for_csv else expression
+
     columns = [
         text("m.platform"), text("m.platform_id"), text("m.kind"), text("m.permalink"),
         _csv_time("m.created_at", dialect) if for_csv else "m.created_at",
-        text("m.author_handle"), text("m.author_name"), "m.author_followers", text("m.community"), text("m.title"),
-        text("m.text"), text("l.canonical_url"), text("l.domain"), text("l.anchor_text"),
-        "(SELECT COUNT(*) FROM links c WHERE c.mention_id = m.id)",
-        "m.likes", "m.reposts", "m.replies", "m.quotes", "m.score", "m.engagement",
+        text("m.author_handle"), text("m.author_name"), number("m.author_followers"), text("m.community"),
+        text("m.title"), text("m.text"), text("l.canonical_url"), text("l.domain"), text("l.anchor_text"),
+        number("(SELECT COUNT(*) FROM links c WHERE c.mention_id = m.id)"),
+        *(number(f"m.{metric}") for metric in ("likes", "reposts", "replies", "quotes", "score", "engagement")),
     ]  # fmt: skip
     return (
         f"SELECT {'m.id, ' if with_id else ''}{', '.join(columns)} "

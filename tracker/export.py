@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -34,6 +35,33 @@ def guard_cell(value: Any) -> Any:
 def csv_writer(stream: IO[str]) -> Any:
     """A csv writer with RFC 4180 quoting and CRLF line ends (the BOM is the caller's first write)."""
     return csv.writer(stream, dialect="excel", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+
+
+def csv_lines(rows: Sequence[Sequence[str]], width: int) -> str:
+    """Rows whose cells are all text (NULL already ''), as the lines ``csv_writer`` would write.
+
+    Several times faster for a million rows: a row is joined whole and quoted cell by cell only when it
+    holds a quote, comma, CR or LF. ``width`` is the number of cells in every row.
+    """
+    if width < 2:  # the csv module quotes a lone empty cell; leave such rows to it
+        out = io.StringIO()
+        csv_writer(out).writerows(rows)
+        return out.getvalue()
+    commas = width - 1
+    lines = []
+    for row in rows:
+        line = ",".join(row)
+        if line.count(",") != commas or '"' in line or "\r" in line or "\n" in line:
+            line = ",".join([_quoted(cell) for cell in row])
+        lines.append(line)
+    lines.append("")
+    return "\r\n".join(lines)
+
+
+def _quoted(cell: str) -> str:
+    if '"' in cell or "," in cell or "\r" in cell or "\n" in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def write_csv(
