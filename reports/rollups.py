@@ -99,8 +99,9 @@ def _daily(frame: pd.DataFrame, week: IsoWeek, timezone: str) -> pd.DataFrame:
     days = [day.isoformat() for day in week.days()]
     if not len(frame):
         return pd.DataFrame(columns=["date", "platform", "mentions"])
-    local = frame["created_at"].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
-    counts = frame.assign(date=local).groupby(["date", "platform"]).size()
+    local_midnight = frame["created_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+    counts = frame.assign(date=local_midnight).groupby(["date", "platform"]).size()
+    counts.index = counts.index.set_levels(counts.index.levels[0].strftime("%Y-%m-%d"), level="date")
     platforms = sorted(frame["platform"].unique())
     grid = pd.MultiIndex.from_product([days, platforms], names=["date", "platform"])
     return counts.reindex(grid, fill_value=0).rename("mentions").reset_index()
