@@ -35,6 +35,12 @@ def fill(url: str, count: int) -> None:
         )
         community = f"r/sub{index % 300}" if platform == "reddit" else None
         text = f"Post number {index} about https://example.com/page/{index % 5000} — with some words ✨"
+        # like real posts: commas, quotes and line breaks in a share of them (CSV must quote those)
+        text += (
+            ", and a clause" * (index % 3 == 0)
+            + ' "quoted"' * (index % 7 == 0)
+            + "\n\nmore" * (index % 11 == 0)
+        )
         batch_mentions.append((
             index, platform, f"{platform}-{index}", "post" if index % 3 else "comment",
             f"https://social.test/{platform}/{index}", created, created, created, f"user{index % 40000}",
