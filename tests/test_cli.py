@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from click.testing import CliRunner, Result
 from tests.support.algolia import FakeAlgolia
 from tests.support.http_server import RecordingServer, Reply
 from tracker.cli import cli
+from tracker.schema import HEAD_REVISION
+from tracker.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,6 +198,21 @@ def test_a_file_that_is_not_a_database_is_one_line_and_exit_2(tmp_path: Path) ->
     assert (
         result.stderr
         == f"error: cannot open the database sqlite:///{tmp_path}/data/tracker.db: file is not a database\n"
+    )
+
+
+def test_a_database_from_a_newer_version_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    (tmp_path / "data").mkdir()
+    url = f"sqlite:///{tmp_path}/data/tracker.db"
+    Store.open(url).close()
+    with sqlite3.connect(tmp_path / "data" / "tracker.db") as conn:  # as a later release would leave it
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    result = run("--config", str(path), "status")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: the database {url} has schema 9999, newer than this mention-tracker knows ({HEAD_REVISION}); "
+        "upgrade mention-tracker, or set tracker.database_url to another database\n"
     )
 
 

@@ -109,6 +109,9 @@ class Store:
                 store.close()
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise StoreError(f"cannot open the database {_safe_url(url)}: {reason}") from exc
+            except StoreError:
+                store.close()
+                raise
         return store
 
     def close(self) -> None:
@@ -128,8 +131,15 @@ class Store:
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tracker-migrate'))")
                 )
-            if self.revision(conn) == HEAD_REVISION:
+            current = self.revision(conn)
+            if current == HEAD_REVISION:
                 return
+            if current is not None and current.isdigit() and int(current) > int(HEAD_REVISION):
+                url = self.engine.url.render_as_string(hide_password=True)
+                raise StoreError(
+                    f"the database {url} has schema {current}, newer than this mention-tracker knows "
+                    f"({HEAD_REVISION}); upgrade mention-tracker, or set tracker.database_url to another database"
+                )
             from alembic import command
             from alembic.config import Config as AlembicConfig
 
