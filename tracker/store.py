@@ -135,7 +135,7 @@ class Store:
             if current == HEAD_REVISION:
                 return
             if current is not None and current.isdigit() and int(current) > int(HEAD_REVISION):
-                url = self.engine.url.render_as_string(hide_password=True)
+                url = _safe_url(self.engine.url.render_as_string(hide_password=False))
                 raise StoreError(
                     f"the database {url} has schema {current}, newer than this mention-tracker knows "
                     f"({HEAD_REVISION}); upgrade mention-tracker, or set tracker.database_url to another database"
