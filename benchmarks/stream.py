@@ -17,7 +17,7 @@ PAGE_EVERY = 5_000  # events between pages (about a second of the whole Bluesky 
 
 
 def measure(count: int) -> tuple[float, float, int]:
-    from connectors.jetstream import JetstreamConnector, Progress, StreamHandler, time_us
+    from connectors.bluesky.jetstream import JetstreamConnector, Progress, StreamHandler, time_us
     from tracker.config import parse_config
     from tracker.connector import Author, ConnectorContext, MemoryAuthorCache
     from tracker.urls import DomainMatcher

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.reddit_things import is_gone, normalize_thing
+from connectors.reddit.things import is_gone, normalize_thing
 from tests.contract.harness import ConnectorHarness
 from tests.support.http_server import RecordingServer
 from tests.support.reddit_api import (

@@ -6,7 +6,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.x_posts import is_retweet, normalize_tweet
+from connectors.x.posts import is_retweet, normalize_tweet
 from tests.contract.harness import ConnectorHarness
 from tests.support.http_server import RecordingServer
 from tests.support.x_api import TOKEN, FakeXApi, id_at, recorded_page

@@ -384,7 +384,7 @@ def test_checking_the_config_and_the_stream_never_import_atproto(tmp_path: Path)
     )
     script = (
         "import sys\nfrom tracker.config import load_config\nfrom tracker import registry\n"
-        "from tracker.connector import ConnectorContext\nfrom connectors.jetstream import StreamHandler\n"
+        "from tracker.connector import ConnectorContext\nfrom connectors.bluesky.jetstream import StreamHandler\n"
         f"config = load_config({str(config)!r}, env={{}})\n"
         "for name, settings in config.connectors.items():\n"
         "    connector = registry.load(settings.type)(name, settings, ConnectorContext(data_dir=config.data_dir))\n"

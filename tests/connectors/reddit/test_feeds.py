@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.reddit_feeds import entry_mention, is_gone_entry, parse_feed
+from connectors.reddit.feeds import entry_mention, is_gone_entry, parse_feed
 from tests.support.http_server import RecordingServer, Reply
 from tests.support.reddit_api import (
     ALL_COMMENTS,
@@ -249,6 +249,6 @@ with RecordingServer() as server:
     rig.close()
 print(result.status, result.new, "praw" in sys.modules, "prawcore" in sys.modules)
 """
-    root = Path(__file__).parents[2]
+    root = Path(__file__).parents[3]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip().splitlines()[-1] == "ok 100 False False"

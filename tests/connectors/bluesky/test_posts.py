@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.bluesky_posts import (
+from connectors.bluesky.posts import (
     created_at,
     kind_and_parents,
     permalink,

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.x_cost import Prices, ReadLedger
-from connectors.x_posts import is_retweet, normalize_tweet, users_by_id
-from connectors.x_search import (
+from connectors.x.cost import Prices, ReadLedger
+from connectors.x.posts import is_retweet, normalize_tweet, users_by_id
+from connectors.x.search import (
     SEARCH_WINDOW,
     WINDOW_MARGIN,
     SearchQuery,
@@ -42,7 +42,7 @@ from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError
 
 if TYPE_CHECKING:
-    from connectors.x_client import XApi
+    from connectors.x.client import XApi
 
 LOOKUP_BATCH = 100
 _RECOVERIES = 3  # rejected page tokens or lower bounds one query may recover from in a pass
@@ -113,7 +113,7 @@ class XConnector(Connector):
     @property
     def api(self) -> XApi:
         if self._api is None:
-            from connectors.x_client import XApi
+            from connectors.x.client import XApi
 
             self._api = XApi(
                 bearer_token=self.settings.bearer_token.get_secret_value(),
@@ -276,7 +276,7 @@ class XConnector(Connector):
         An expired page token: go on below the oldest post read (``until_id``), so no page is read twice.
         A lower bound that left the 7-day window while the pass ran: move it to the window's edge (a gap).
         """
-        from connectors.x_client import XRequestError
+        from connectors.x.client import XRequestError
 
         if not isinstance(exc, XRequestError):
             return False

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.jetstream import StreamHandler
+from connectors.bluesky.jetstream import StreamHandler
 from tests.conftest import Clock, Sleeps, make_config
 from tests.support.bluesky_data import (
     FakeAppView,

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.bluesky_appview import GET_POSTS, GET_PROFILES, Profiles, post_view_mentions, refresh_pages
+from connectors.bluesky.appview import GET_POSTS, GET_PROFILES, Profiles, post_view_mentions, refresh_pages
 from tracker.config import BaseUrl, ConnectorSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import ConnectorError
 from tracker.record import RecordError, parse_iso
 
 if TYPE_CHECKING:
-    from connectors.bluesky_client import BlueskyClient
+    from connectors.bluesky.client import BlueskyClient
 
 SEARCH_POSTS = "app.bsky.feed.searchPosts"
 UNRESTRICTED = "*"
@@ -88,7 +88,7 @@ class BlueskyConnector(Connector):
     @property
     def client(self) -> BlueskyClient:
         if self._client is None:
-            from connectors.bluesky_client import BlueskyClient
+            from connectors.bluesky.client import BlueskyClient
 
             self._client = BlueskyClient(
                 handle=self.settings.handle,
@@ -247,7 +247,7 @@ class BlueskyConnector(Connector):
         return pages
 
     def _search(self, domain: str, start: datetime, end: datetime, page_cursor: str | None) -> dict[str, Any]:
-        from connectors.bluesky_client import BlueskyRequestError
+        from connectors.bluesky.client import BlueskyRequestError
 
         params: dict[str, Any] = {
             "q": self._query_text(domain),

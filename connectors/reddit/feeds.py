@@ -19,9 +19,9 @@ from xml.etree import ElementTree
 
 import httpx
 
-from connectors.reddit_budget import RequestBudget
-from connectors.reddit_sources import Item
-from connectors.reddit_things import GONE_TEXTS, REDDIT
+from connectors.reddit.budget import RequestBudget
+from connectors.reddit.sources import Item
+from connectors.reddit.things import GONE_TEXTS, REDDIT
 from tracker.connector import ConnectorContext
 from tracker.errors import ConnectorError
 from tracker.record import Link, Mention, Metrics, RecordError, parse_iso, raw_json

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.x_search import id_at, plan_queries, query_text, time_of
+from connectors.x.search import id_at, plan_queries, query_text, time_of
 from tests.support.http_server import RecordingServer
 from tests.support.x_api import XRig, recorded_page
 from tracker.config import DomainSettings

@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 
 from pydantic import Field, field_validator
 
-from connectors.bluesky_appview import Profiles, refresh_pages
-from connectors.bluesky_posts import POST, post_uri, record_mention
+from connectors.bluesky.appview import Profiles, refresh_pages
+from connectors.bluesky.posts import POST, post_uri, record_mention
 from tracker.config import BaseUrl, ConnectorSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
 from tracker.errors import ConnectorError, Interrupted

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.bluesky_posts import PLATFORM, post_view_mention
+from connectors.bluesky.posts import PLATFORM, post_view_mention
 from tracker.connector import Author, AuthorCache, Page, Usage
 from tracker.errors import AuthError, ConnectorError
 from tracker.record import Mention, RecordError

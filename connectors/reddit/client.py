@@ -23,9 +23,9 @@ import prawcore
 import requests
 from prawcore import Requestor
 
-from connectors.reddit_budget import RATE_HEADERS, RequestBudget
-from connectors.reddit_sources import Item, SourceRefusedError
-from connectors.reddit_things import created_of, fullname_of
+from connectors.reddit.budget import RATE_HEADERS, RequestBudget
+from connectors.reddit.sources import Item, SourceRefusedError
+from connectors.reddit.things import created_of, fullname_of
 from tracker.connector import ConnectorContext
 from tracker.errors import AuthError, ConnectorError
 from tracker.retry import RetryPolicy, parse_retry_after

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from connectors.reddit_things import (
+from connectors.reddit.things import (
     anchor_text,
     is_gone,
     normalize_comment,

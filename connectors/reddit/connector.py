@@ -3,11 +3,11 @@
 Per domain, two sources: the domain's listing of new link posts (``/domain/<domain>/new``) and a search of
 all of Reddit, newest first, for ``site:<domain> OR selftext:"<domain>"`` (self posts, and links the listing
 misses). Reddit has no comment search, so the newest comments of ``watch_subreddits`` are scanned
-(``/r/a+b/comments``). Each source is read incrementally (see :mod:`connectors.reddit_sources`).
+(``/r/a+b/comments``). Each source is read incrementally (see :mod:`connectors.reddit.sources`).
 
 ``auth = "oauth"`` reads the API through praw in read-only mode with an app's client id and secret, within
 one budget of 100 requests a minute; ``auth = "none"`` reads the same listings as public Atom feeds, without
-a key and without metrics (see :mod:`connectors.reddit_feeds`). praw is imported only when a pass runs.
+a key and without metrics (see :mod:`connectors.reddit.feeds`). praw is imported only when a pass runs.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from connectors.reddit_budget import RequestBudget
-from connectors.reddit_feeds import FEED_REQUESTS_PER_MINUTE, FeedClient, entry_mention, is_gone_entry
-from connectors.reddit_sources import (
+from connectors.reddit.budget import RequestBudget
+from connectors.reddit.feeds import FEED_REQUESTS_PER_MINUTE, FeedClient, entry_mention, is_gone_entry
+from connectors.reddit.sources import (
     PAGE_SIZE,
     Batch,
     Bounds,
@@ -33,7 +33,7 @@ from connectors.reddit_sources import (
     SourceRefusedError,
     read_listing,
 )
-from connectors.reddit_things import is_gone, normalize_thing
+from connectors.reddit.things import is_gone, normalize_thing
 from tracker.config import BaseUrl, ConnectorSettings, DomainSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import ConnectorError
@@ -43,7 +43,7 @@ from tracker.urls import DomainMatcher
 if TYPE_CHECKING:
     import praw
 
-    from connectors.reddit_client import RedditApi, Transport
+    from connectors.reddit.client import RedditApi, Transport
 
 SUBREDDITS_PER_REQUEST = 40  # keeps the source key ("comments:a+b+...", 21 characters a name) under 1024
 FEED_INTERVAL = timedelta(minutes=30)
@@ -354,7 +354,7 @@ class RedditConnector(Connector):
 
     def _reddit_api(self) -> RedditApi:
         if self._api is None:
-            from connectors.reddit_client import RedditApi, Transport
+            from connectors.reddit.client import RedditApi, Transport
 
             self._transport = Transport(
                 auth_base_url=self.settings.auth_base_url,
