@@ -25,6 +25,7 @@ lint: setup
 	$(BIN)/ruff check tracker connectors reports tests benchmarks
 	$(BIN)/ruff format --check tracker connectors reports tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

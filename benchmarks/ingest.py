@@ -16,11 +16,12 @@ from typing import Any
 from benchmarks.common import Row
 from benchmarks.data import hn_hits
 from connectors.hackernews import normalize_hit
-from tracker.config import Config, ConnectorSettings, DomainSettings, parse_config
+from tracker.config import parse_config
 from tracker.connector import Connector, FetchRequest, Page, Usage
 from tracker.page_writer import content_hash
 from tracker.poller import MentionFilter, Poller
 from tracker.schema import links, mentions, metric_snapshots
+from tracker.settings import Config, ConnectorSettings, DomainSettings
 from tracker.store import Store
 
 BATCH = 100

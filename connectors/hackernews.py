@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import Field
 
-from tracker.config import BaseUrl, ConnectorSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
 from tracker.errors import ConnectorError
 from tracker.http import HttpClient
 from tracker.record import Link, Mention, Metrics, RecordError, from_timestamp, parse_iso, raw_json
+from tracker.settings import BaseUrl, ConnectorSettings, Duration
 from tracker.textlinks import html_links, html_to_text
 
 HIT_CEILING = 1000  # Algolia serves at most this many hits per query, however it is paged

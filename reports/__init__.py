@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.weeks import IsoWeek, last_complete_week, missing_weeks
+from reports.weeks import missing_weeks
 
-__all__ = ["IsoWeek", "Written", "last_complete_week", "missing_weeks", "write_index", "write_report"]
+__all__ = ["Written", "missing_weeks", "write_index", "write_report"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@ empty for unknown, and the formula-injection guard on text cells.
 
 mentions.csv, links.csv and top_posts.csv are streamed from SQL, newest first, with the database formatting
 each cell (see reports.queries), so a week of a million mentions is written in seconds; the small roll-up
-files go through tracker.export.write_csv.
+files go through tracker.csv_format.write_csv.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from reports import queries
-from reports.queries import utc_series
 from reports.rollups import WeekReport, as_records
-from tracker.export import MENTION_COLUMNS, csv_lines, write_csv
+from tracker.csv_format import MENTION_COLUMNS, csv_lines, write_csv
 from tracker.record import format_utc
 
 LINK_COLUMNS = ("platform", "platform_id", "url", "canonical_url", "domain", "anchor_text", "source")
@@ -49,15 +48,6 @@ def _write_rows(path: Path, columns: Sequence[str], chunks: Iterable[Sequence[Se
             out.write(csv_lines(rows, len(columns)))
             count += len(rows)
     return count
-
-
-def top_post_rows(conn: Connection, ids: Sequence[int]) -> pd.DataFrame:
-    """The week's top posts with the columns of mentions.csv, raw values (for the page), in this order."""
-    rows = queries.mention_rows_by_id(conn, conn.dialect.name, ids, for_csv=False)
-    frame = pd.DataFrame.from_records(rows, columns=list(MENTION_COLUMNS))
-    frame["created_at"] = utc_series(frame["created_at"])
-    frame.attrs["ids"] = list(ids)
-    return frame
 
 
 def write_mentions(conn: Connection, path: Path, start: datetime, end: datetime) -> int:

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
-from tracker.export import FORMULA_PREFIXES
-from tracker.page_writer import Driver
+from tracker.csv_format import FORMULA_PREFIXES, MENTION_COLUMNS
+from tracker.sql import Driver
 
 CHUNK = 50_000
 _LIVE_IN_WEEK = "m.created_at >= ? AND m.created_at < ? AND m.deleted_at IS NULL"
@@ -23,7 +23,7 @@ _FORMULA_STARTS = ", ".join(str(ord(c)) for c in FORMULA_PREFIXES)
 def _csv_text(expression: str, dialect: str) -> str:
     """A text column as a CSV cell: '' for NULL, prefixed with ' when a spreadsheet would run it as a formula.
 
-    The rule of tracker.export.guard_cell, in SQL, so a million rows need no per-cell Python.
+    The rule of tracker.csv_format.guard_cell, in SQL, so a million rows need no per-cell Python.
     """
     quote = "''''"  # a SQL string holding one '
     first = f"{_FIRST_CHARACTER[dialect]}({expression})"
@@ -220,3 +220,12 @@ def mention_rows_by_id(
     by_id = {row[0]: tuple(row[1:]) for row in driver.rows(sql, list(ids))}
     driver.cursor.close()
     return [by_id[i] for i in ids if i in by_id]
+
+
+def top_post_rows(conn: Connection, ids: Sequence[int]) -> pd.DataFrame:
+    """The week's top posts with the columns of mentions.csv, raw values (for the page), in this order."""
+    rows = mention_rows_by_id(conn, conn.dialect.name, ids, for_csv=False)
+    frame = pd.DataFrame.from_records(rows, columns=list(MENTION_COLUMNS))
+    frame["created_at"] = utc_series(frame["created_at"])
+    frame.attrs["ids"] = list(ids)
+    return frame

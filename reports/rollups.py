@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from reports import queries
 from reports.coverage import CoverageItem, coverage
-from reports.weeks import IsoWeek
+from tracker.periods import IsoWeek
 from tracker.schema import mentions
 from tracker.store import Store
 
@@ -200,8 +200,6 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
     ``platforms`` maps each configured connector to its platform (to tell which comparisons a connector's
     coverage gap makes unreliable); ``idle_after`` is passed to :func:`reports.coverage.coverage`.
     """
-    from reports.csv_files import top_post_rows
-
     start, end = week.bounds(timezone)
     previous_start, previous_end = week.previous().bounds(timezone)
     dialect = store.dialect
@@ -212,7 +210,7 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         previous_counts = queries.week_counts(conn, dialect, previous_start, previous_end)
         earlier = queries.linked_before(conn, dialect, start, end)
         known = _known_communities(conn, start)
-        top_posts = top_post_rows(conn, _top_post_ids(frame))
+        top_posts = queries.top_post_rows(conn, _top_post_ids(frame))
         this_coverage = coverage(conn, start, min(end, now), idle_after)
         previous_coverage = coverage(conn, previous_start, previous_end, idle_after)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}

@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from reports import csv_files, html, queries, rollups
-from reports.weeks import IsoWeek, last_complete_week
-from tracker import registry
-from tracker.config import Config
 from tracker.errors import TrackerError
+from tracker.health import idle_after
+from tracker.periods import IsoWeek, last_complete_week
 from tracker.record import format_utc
-from tracker.status import overdue_after
+from tracker.settings import Config
 from tracker.store import Store
 
 PARALLEL_FROM = 100_000  # mentions in a week from which the per-mention files are written by a second process
-STREAM_IDLE = timedelta(minutes=15)  # a stream's run lasts as long as the daemon; a restart takes seconds
 
 
 @dataclass(frozen=True)
@@ -40,25 +38,16 @@ class Written:
 
 
 def _platforms(config: Config) -> dict[str, str]:
-    found = {}
-    for name, settings in config.connectors.items():
-        try:
-            found[name] = registry.load(settings.type).platform
-        except registry.UnknownConnectorError:
-            continue
-    return found
+    return {name: info.platform for name, info in config.connector_info.items()}
 
 
 def _idle_after(config: Config) -> dict[str, timedelta]:
     """How long each enabled connector may go without a run before the report calls it not running."""
-    limits = {}
-    for name, settings in config.enabled_connectors.items():
-        try:
-            streaming = registry.load(settings.type).streaming
-        except registry.UnknownConnectorError:
-            continue
-        limits[name] = STREAM_IDLE if streaming else overdue_after(settings.interval)
-    return limits
+    return {
+        name: idle_after(settings.interval, streaming=config.connector_info[name].streaming)
+        for name, settings in config.enabled_connectors.items()
+        if name in config.connector_info
+    }
 
 
 def write_report(

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker.config import Config, load_config
+from tracker.config import load_config
+from tracker.settings import Config
 from tracker.store import Store
 
 POSTGRES_URL = os.environ.get(

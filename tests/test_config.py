@@ -11,9 +11,10 @@ import pytest
 
 from tests.conftest import make_config, write_config
 from tracker import registry
-from tracker.config import load_config, parse_duration
+from tracker.config import load_config
 from tracker.errors import ConfigError
 from tracker.logs import JsonFormatter, RedactingFilter
+from tracker.settings import parse_duration
 
 DOMAIN = '[[domains]]\nname = "example.com"\n'
 AVAILABLE = ", ".join(registry.available())  # every installed connector type, built-in or plugin

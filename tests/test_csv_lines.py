@@ -1,4 +1,4 @@
-"""tracker.export.csv_lines: the report's fast CSV writing is byte for byte what the csv module writes."""
+"""tracker.csv_format.csv_lines: the report's fast CSV writing is byte for byte what the csv module writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.export import csv_lines, csv_writer
+from tracker.csv_format import csv_lines, csv_writer
 
 CELLS = st.one_of(
     st.text(),

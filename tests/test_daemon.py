@@ -271,7 +271,7 @@ def test_a_standby_takes_over_within_30_seconds_when_the_leader_is_killed(
 def test_missed_weekly_reports_are_written_on_start(tmp_path: Path, algolia: SlowAlgolia) -> None:
     from datetime import timedelta
 
-    from reports import last_complete_week
+    from tracker.periods import last_complete_week
 
     config = write_config(tmp_path, algolia.base_url)
     url = sqlite_url(config)

@@ -11,11 +11,11 @@ import pytest
 from tests.conftest import Clock, make_config
 from tests.support.factories import mention
 from tests.support.scripted import ScriptedConnector
-from tracker.config import Config, DomainSettings
 from tracker.connector import Cursor, FetchRequest, Page, Usage
 from tracker.errors import AuthError, ConnectorError
 from tracker.poller import MentionFilter, Poller
 from tracker.record import Link
+from tracker.settings import Config, DomainSettings
 from tracker.store import Store
 
 SCRIPTED = "tests.support.scripted:ScriptedConnector"

@@ -18,7 +18,7 @@ from tests.support.scripted import ScriptedConnector
 from tracker.connector import Cursor, Page
 from tracker.poller import Poller
 from tracker.record import Metrics
-from tracker.refresh import next_refresh_due, refresh_due
+from tracker.refresh import next_refresh_due
 from tracker.schema import metric_snapshots
 from tracker.store import Store
 
@@ -70,16 +70,16 @@ def test_hacker_news_stories_are_refreshed_at_each_stage(server: RecordingServer
     store = Store.open(config.database_url)
     poller = Poller(config, store, clock=clock, sleeper=Sleeps())
     assert poller.poll("hackernews").new == 2
-    assert refresh_due(poller, "hackernews") == []  # nothing due before +1 h
+    assert poller.refresh_due("hackernews") == []  # nothing due before +1 h
 
     seen_points = []
     for stage, points in ((timedelta(hours=1), 30), (timedelta(hours=24), 120), (timedelta(days=7), 121)):
         story["points"] = points
         clock.now = datetime.fromtimestamp(story["created_at_i"], UTC) + stage + timedelta(minutes=1)
-        (result,) = refresh_due(poller, "hackernews")
+        (result,) = poller.refresh_due("hackernews")
         assert (result.status, result.updated) == ("ok", 1)
         seen_points.append(next(m for m in store.iter_mentions() if m.kind == "post").metrics.score)
-        assert refresh_due(poller, "hackernews") == []  # done until the next stage
+        assert poller.refresh_due("hackernews") == []  # done until the next stage
     assert seen_points == [30, 120, 121]
     lookups = server.requests_to("/api/v1/search")
     assert [lookup.query for lookup in lookups] == [
@@ -118,7 +118,7 @@ def test_a_post_the_platform_reports_deleted_drops_out(
     poller = Poller(config, store, clock=clock)
     poller.poll("one")
     clock.advance(hours=2)
-    results = refresh_due(poller, "one")
+    results = poller.refresh_due("one")
     assert [r.status for r in results] == ["ok"]
     assert [m.platform_id for m in store.iter_mentions()] == ["1"]
     assert next(store.iter_mentions()).metrics.likes == 9

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from tracker.config import Config
 from tracker.poller import Poller, RunResult
+from tracker.settings import Config
 from tracker.store import Store
 
 

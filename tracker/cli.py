@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from tracker.config import Config
     from tracker.locks import WriterLock
     from tracker.poller import RunResult
+    from tracker.settings import Config
     from tracker.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,8 +121,8 @@ pass_state = click.make_pass_decorator(State)
 def check(state: State) -> None:
     """Validate the config and print what each enabled connector will do."""
     from tracker import registry
-    from tracker.config import format_duration
     from tracker.connector import ConnectorContext
+    from tracker.settings import format_duration
 
     config = state.config
     click.echo(f"config: {config.path}")
@@ -279,7 +279,8 @@ def report(state: State, week: str | None, out: str | None) -> None:
     from tracker.errors import ConfigError
 
     config = state.config
-    from reports import IsoWeek, write_report
+    from reports import write_report
+    from tracker.periods import IsoWeek
 
     try:
         chosen = IsoWeek.parse(week) if week else None

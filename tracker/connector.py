@@ -39,9 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from tracker.config import ConnectorSettings, DomainSettings
 from tracker.errors import Interrupted
 from tracker.record import Mention
+from tracker.settings import ConnectorSettings, DomainSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,10 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracker.config import Config
 from tracker.locks import WriterLock
 from tracker.poller import Poller, one_line
 from tracker.record import format_utc
-from tracker.refresh import refresh_due
+from tracker.settings import Config
 from tracker.store import Store
 
 log = logging.getLogger("tracker.daemon")
@@ -193,7 +192,7 @@ class Work:
             self.store.set_state({f"next_run:{name}": format_utc(job.next_run_time)}, self.clock())
 
     def _refresh_job(self, poller: Poller, name: str) -> None:
-        refresh_due(poller, name)
+        poller.refresh_due(name)
 
     def _retention_job(self) -> None:
         cutoff = self.clock() - self.config.tracker.raw_retention

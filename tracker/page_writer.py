@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,6 +20,7 @@ from sqlalchemy import Connection
 from tracker.connector import Cursor, Gap, Page
 from tracker.record import METRIC_NAMES, Mention, Metrics
 from tracker.refresh import next_refresh_due
+from tracker.sql import Driver
 
 CHUNK = 500  # ids per IN (...) list
 AUTHOR_FIELDS = ("author_handle", "author_name", "author_followers")
@@ -84,46 +84,6 @@ def content_hash(mention: Mention) -> str:
             (link.url, link.canonical_url or "", link.domain or "", link.anchor_text or "", link.source)
         )
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-class Driver:
-    """The DBAPI connection under a SQLAlchemy transaction, with ``?`` placeholders on both databases."""
-
-    def __init__(self, conn: Connection, dialect: str) -> None:
-        self.raw: Any = conn.connection.driver_connection
-        assert self.raw is not None
-        self.postgres = dialect == "postgresql"
-        self.cursor = self.raw.cursor()
-
-    def sql(self, statement: str) -> str:
-        return statement.replace("?", "%s") if self.postgres else statement
-
-    def when(self, value: datetime | None) -> Any:
-        """A UTC time as the driver stores it (text on SQLite, see schema.UTCDateTime)."""
-        if value is None or self.postgres:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-    def rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        self.cursor.execute(self.sql(statement), params)
-        return list(self.cursor.fetchall())
-
-    def run(self, statement: str, params: Sequence[Any]) -> int:
-        self.cursor.execute(self.sql(statement), params)
-        return -1 if self.postgres else int(self.cursor.rowcount)
-
-    def many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self.sql(statement), rows)
-
-    @contextmanager
-    def batched(self) -> Iterator[None]:
-        """On PostgreSQL, send statements without waiting for each answer until results are needed."""
-        if not self.postgres:
-            yield
-            return
-        with self.raw.pipeline():
-            yield
 
 
 def write_page(

@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker import registry
-from tracker.config import Config, DomainSettings
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import AuthError, ConnectorError, Interrupted, StoreError
+from tracker.periods import month_start
 from tracker.record import Link, Mention
+from tracker.refresh import BATCH
+from tracker.settings import Config, DomainSettings
 from tracker.store import Store, StoreAuthorCache
 from tracker.urls import DomainMatcher
 
@@ -82,10 +84,6 @@ class RunResult:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
-
-
-def month_start(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def one_line(exc: BaseException) -> str:
@@ -164,6 +162,25 @@ class Poller:
     def refresh(self, name: str, platform_ids: Sequence[str]) -> RunResult:
         """Re-read these mentions through the connector's batch lookup, as a run of kind ``refresh``."""
         return self._run(name, "refresh", lambda connector, now: connector.refresh(platform_ids), "")
+
+    def refresh_due(self, name: str, *, limit: int = 1000) -> list[RunResult]:
+        """Refresh the mentions connector ``name`` found that are due now (see :mod:`tracker.refresh`), in
+        batches of :data:`~tracker.refresh.BATCH`; one run per batch, stopping at the first that fails."""
+        connector = self.connector(name)
+        if not connector.can_refresh():
+            return []
+        due = self.store.due_for_refresh(name, self.clock(), limit=limit)
+        results = []
+        for start in range(0, len(due), BATCH):
+            if self.stop.is_set():
+                break
+            batch = due[start : start + BATCH]
+            result = self.refresh(name, [platform_id for platform_id, _ in batch])
+            results.append(result)
+            if result.status != "ok":
+                break  # due again next time; a failing platform is not hammered
+            self.store.advance_refresh(connector.platform, batch, self.clock())
+        return results
 
     def _run(
         self, name: str, kind: str, pages: Callable[[Connector, datetime], Iterator[Page]], prefix: str

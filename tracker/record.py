@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-KINDS = frozenset({"post", "comment", "reply", "quote"})
+KINDS = frozenset({"post", "comment", "reply", "quote", "article", "question", "answer", "issue"})
 LINK_SOURCES = frozenset({"text", "facet", "embed", "card", "url_field"})
 METRIC_NAMES = ("likes", "reposts", "replies", "quotes", "score", "views")
 ENGAGEMENT_METRICS = ("likes", "reposts", "replies", "quotes", "score")
@@ -131,6 +131,8 @@ class Mention:
     author_name: str | None = None
     author_followers: int | None = None
     community: str | None = None
+    community_size: int | None = None
+    """Members or subscribers of ``community`` when the platform gives them (for reach and value)."""
     title: str | None = None
     text: str | None = None
     lang: str | None = None

@@ -7,27 +7,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 
 from tracker import registry
-from tracker.config import Config
 from tracker.connector import ConnectorContext
-from tracker.poller import month_start
+from tracker.health import overdue_after
+from tracker.periods import IsoWeek, month_start
 from tracker.record import format_utc, parse_iso
 from tracker.schema import connector_runs, cursors, mentions
+from tracker.settings import Config
 from tracker.store import Store
 
 HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down": 2}
 _DOWN_AFTER_FAILURES = 3
 HEALTH_KINDS = ("poll", "stream")  # refreshes and backfills say nothing about whether polling works
 STREAM_SILENCE = timedelta(minutes=5)
-
-
-def overdue_after(interval: timedelta) -> timedelta:
-    """How long a polled connector may go without a (successful) run before it counts as not working."""
-    return max(3 * interval, timedelta(hours=1))
 
 
 @dataclass
@@ -67,19 +62,11 @@ class ConnectorStatus:
         return data
 
 
-def week_start(now: datetime, timezone: str) -> datetime:
-    """Monday 00:00 of ``now``'s ISO week in ``timezone``, as UTC."""
-    local = now.astimezone(ZoneInfo(timezone))
-    monday = (local - timedelta(days=local.weekday())).date()
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(timezone))
-    return start.astimezone(UTC)
-
-
 def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus]:
     """The status of every configured connector."""
     statuses = []
     month = month_start(now)
-    week = week_start(now, config.tracker.timezone)
+    week = IsoWeek.containing(now, config.tracker.timezone).bounds(config.tracker.timezone)[0]
     next_runs = store.state("next_run:")
     with store.read() as conn:
         for name, settings in config.connectors.items():

@@ -47,6 +47,7 @@ from tracker.schema import (
     links,
     mentions,
 )
+from tracker.sql import Driver
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -199,7 +200,7 @@ class Store:
     def record_usage(self, run_id: int, usage: Usage) -> None:
         """Add usage that no stored page carried (requests of a failed pass) to a run."""
         with self.engine.begin() as conn:
-            driver = page_writer.Driver(conn, self.dialect)
+            driver = Driver(conn, self.dialect)
             page_writer.count_run(driver, run_id, Page("", usage=usage), WriteResult(), 0, pages=0)
 
     # Runs

@@ -25,12 +25,12 @@ from pydantic import Field, field_validator
 
 from connectors.bluesky.appview import Profiles, refresh_pages
 from connectors.bluesky.posts import POST, post_uri, record_mention
-from tracker.config import BaseUrl, ConnectorSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
 from tracker.errors import ConnectorError, Interrupted
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.settings import BaseUrl, ConnectorSettings, Duration
 from tracker.urls import DomainMatcher
 
 _HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first

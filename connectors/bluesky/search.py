@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.bluesky.appview import GET_POSTS, GET_PROFILES, Profiles, post_view_mentions, refresh_pages
-from tracker.config import BaseUrl, ConnectorSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import ConnectorError
 from tracker.record import RecordError, parse_iso
+from tracker.settings import BaseUrl, ConnectorSettings, Duration
 
 if TYPE_CHECKING:
     from connectors.bluesky.client import BlueskyClient

@@ -34,10 +34,10 @@ from connectors.reddit.sources import (
     read_listing,
 )
 from connectors.reddit.things import is_gone, normalize_thing
-from tracker.config import BaseUrl, ConnectorSettings, DomainSettings, Duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import ConnectorError
 from tracker.record import RecordError
+from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
 from tracker.urls import DomainMatcher
 
 if TYPE_CHECKING:

@@ -36,10 +36,10 @@ from connectors.x.search import (
     valid_bounds,
     window_edges,
 )
-from tracker.config import BaseUrl, ConnectorSettings, DomainSettings, Duration, format_duration
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
 from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError
+from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration, format_duration
 
 if TYPE_CHECKING:
     from connectors.x.client import XApi

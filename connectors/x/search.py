@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tracker.config import DomainSettings
+from tracker.settings import DomainSettings
 
 SNOWFLAKE_EPOCH = datetime(2010, 11, 4, 1, 42, 54, 657000, tzinfo=UTC)  # millisecond 0 of post ids
 SEARCH_WINDOW = timedelta(days=7)  # recent search reaches back this far

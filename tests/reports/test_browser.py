@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import IsoWeek, write_report
+from reports import write_report
 from tests.reports.fixtures import at, fill, link, post
 from tests.reports.test_rollups import NOW, W47, config_for
 from tracker.connector import Page
+from tracker.periods import IsoWeek
 from tracker.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

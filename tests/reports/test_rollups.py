@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from reports import IsoWeek, write_report
+from reports import write_report
 from reports.rollups import build
 from reports.writer import writer_lock
 from tests.conftest import make_config
 from tests.reports.fixtures import at, fill
-from tracker.config import Config
 from tracker.connector import Gap, Page
+from tracker.periods import IsoWeek
+from tracker.settings import Config
 from tracker.store import Store
 
 W47 = IsoWeek(2026, 47)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
-from tracker.config import ConnectorSettings
 from tracker.connector import Connector, FetchRequest, Page
+from tracker.settings import ConnectorSettings
 
 
 class ScriptedSettings(ConnectorSettings):

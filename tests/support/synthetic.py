@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tracker.config import ConnectorSettings
 from tracker.connector import Connector, FetchRequest, Page, Usage
 from tracker.record import Link, Mention, Metrics
+from tracker.settings import ConnectorSettings
 
 
 class SyntheticSettings(ConnectorSettings):

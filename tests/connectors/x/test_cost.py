@@ -13,7 +13,6 @@ import pytest
 from tests.support.http_server import RecordingServer
 from tests.support.x_api import XRig, id_at, recorded_page, synthetic_posts
 from tracker.poller import Poller
-from tracker.refresh import refresh_due
 from tracker.status import collect
 
 KPOP = datetime(2021, 9, 22, 16, 40, tzinfo=UTC)
@@ -143,7 +142,7 @@ def test_engagement_refresh_is_off_unless_configured(server: RecordingServer, tm
     rig.clock.advance(hours=2)
     poller = rig.poller()
     assert poller.connector("x").can_refresh() is False
-    assert refresh_due(poller, "x") == []
+    assert poller.refresh_due("x") == []
     poller.close()
     assert rig.api.lookups() == []
 
@@ -165,7 +164,7 @@ def test_a_refresh_reads_fresh_metrics_and_marks_deleted_posts(
     rig.api.deleted.add(lorenzo)
     rig.clock.now = datetime(2022, 9, 26, 1, 0, tzinfo=UTC)  # an hour after posting, the same UTC day
     poller: Poller = rig.poller()
-    (result,) = refresh_due(poller, "x")
+    (result,) = poller.refresh_due("x")
     poller.close()
     assert (result.status, result.updated, result.deleted) == ("ok", 1, 1)
     assert result.cost_usd == 0.0  # both posts and the author were read today already
@@ -178,7 +177,7 @@ def test_a_refresh_reads_fresh_metrics_and_marks_deleted_posts(
 
     rig.clock.now = datetime(2022, 9, 27, 0, 0, tzinfo=UTC)  # +24 h: a new UTC day, so reads cost again
     poller = rig.poller()
-    (next_day,) = refresh_due(poller, "x")
+    (next_day,) = poller.refresh_due("x")
     poller.close()
     assert next_day.status == "ok"
     assert next_day.cost_usd == pytest.approx(0.005 + 0.010)  # one live post and its author
@@ -191,7 +190,7 @@ def test_a_refresh_counts_against_the_budget(server: RecordingServer, tmp_path: 
     rig.poll()
     rig.clock.advance(hours=1, minutes=1)
     poller = rig.poller()
-    (result,) = refresh_due(poller, "x")
+    (result,) = poller.refresh_due("x")
     poller.close()
     assert result.status == "budget"  # $0.06 spent, a lookup of 100 could cost $1.50
     assert rig.api.lookups() == []

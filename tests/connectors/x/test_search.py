@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from connectors.x.search import id_at, plan_queries, query_text, time_of
 from tests.support.http_server import RecordingServer
 from tests.support.x_api import XRig, recorded_page
-from tracker.config import DomainSettings
+from tracker.settings import DomainSettings
 
 ITALY = datetime(2022, 9, 26, 0, 5, tzinfo=UTC)
 

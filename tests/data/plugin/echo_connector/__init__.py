@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from tracker.config import ConnectorSettings
 from tracker.connector import Connector, FetchRequest, Page
 from tracker.record import Link, Mention
+from tracker.settings import ConnectorSettings
 
 
 class EchoSettings(ConnectorSettings):
