@@ -171,7 +171,9 @@ class ConnectorState(Protocol):
     poller stores, or, when the pass ends without another page, of the pass's leftover usage. So state that
     must agree with the stored data, like which reads were already paid for, is saved exactly with the page
     that paid for them: a kill in between loses both or neither. This instance reads its own writes at once,
-    the other instances' once stored.
+    the other instances' once stored. Instances of one connector (its poll and refresh jobs, a backfill, a
+    standby) share its keys and the last write of a key wins, so a set two of them add to is best kept as
+    one key per member (as X's read ledger does).
     """
 
     def get(self, key: str) -> Any:

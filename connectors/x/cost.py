@@ -38,10 +38,10 @@ class ReadLedger:
 
     One state key per resource read (``reads:<day>:post:<id>``, ``reads:<day>:user:<id>``), so every instance
     of the connector (its poll and refresh jobs, a backfill in another process, a standby that takes over)
-    adds to the same ledger without overwriting another's additions. The additions are stored with the page
-    whose usage charged them (see :class:`~tracker.connector.ConnectorState`): a kill between the two cannot
-    happen, so a read is neither forgotten (and charged again) nor charged without its page. The first charge
-    of a day drops the earlier days' keys.
+    adds to the same ledger without overwriting another's additions. The additions are stored in the
+    transaction of the page whose usage charged them (see :class:`~tracker.connector.ConnectorState`), so a
+    kill never separates the two: a paid read is neither forgotten (and charged again when the page is read
+    again) nor remembered without its cost. The first charge of a day drops the earlier days' keys.
     """
 
     def __init__(self, state: ConnectorState, old_file: Path | None = None) -> None:
