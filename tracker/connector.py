@@ -1,7 +1,7 @@
 """The connector contract, documented once here.
 
 A connector is a small class that reads one platform. It receives its validated settings, a
-:class:`ConnectorContext` (clock, interruptible sleep, data folder, author cache) and, for each pass, a
+:class:`ConnectorContext` (clock, interruptible sleep, data folder, author cache, state) and, for each pass, a
 :class:`FetchRequest` (the monitored domains and its stored cursors). :meth:`Connector.fetch` yields
 :class:`Page` objects; each holds normalized mentions, the cursor after that page, usage figures and any
 coverage gap it detected.
@@ -10,7 +10,9 @@ The poller, not the connector, decides what is stored: it keeps only mentions wi
 domain (not by an excluded author), then stores the page's mentions, usage and cursor in ONE transaction.
 So a connector must:
 
-* never open the database, and keep no state between passes other than what its cursors hold;
+* never open the database, and keep nothing between passes but its cursors and ``context.state`` (a
+  :class:`ConnectorState` the poller stores with the pages): no side files, so a PostgreSQL standby that takes
+  over knows everything the leader knew (files in ``context.data_dir`` are for credentials only);
 * yield a page's cursor only once everything before it has been yielded (the cursor is the resume point);
 * never move a cursor past ``request.started_at`` (events stamped later belong to the next pass);
 * tolerate overlap: re-yielding a post is harmless (the store upserts), missing one is not;
@@ -21,6 +23,9 @@ So a connector must:
 * skip an item it cannot parse, counting it in ``Page.skipped`` with a one-line reason, instead of failing;
 * do no I/O in ``__init__`` (`tracker check` and `tracker status` build connectors without running them).
 
+A connector that can look stored posts up again declares the kinds of mention it can refresh in
+``refresh_kinds`` (empty, the default: it cannot) and implements :meth:`Connector.refresh`.
+
 A stream connector (``streaming = True``) reads from its cursor up to the live edge (events stamped after
 ``request.started_at``) and returns; with ``request.follow`` it keeps reading until shutdown, yielding a page
 (with its cursor) every few seconds even when nothing matched.
@@ -29,18 +34,19 @@ A stream connector (``streaming = True``) reads from its cursor up to the live e
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from tracker.errors import Interrupted
-from tracker.record import Mention
+from tracker.record import KINDS, Mention
 from tracker.settings import ConnectorSettings, DomainSettings
 
 
@@ -154,18 +160,99 @@ class MemoryAuthorCache:
             self._authors[(author.platform, author.author_id)] = author
 
 
+MAX_STATE_KEY = 255
+
+
+class ConnectorState(Protocol):
+    """The small key-value state a connector instance keeps between passes, stored in the database for it.
+
+    Keys are 1 to 255 characters; values anything :func:`json.dumps` takes (they come back as JSON gives
+    them: lists, not tuples). A write is not stored at once: it joins the transaction of the next page the
+    poller stores, or, when the pass ends without another page, of the pass's leftover usage. So state that
+    must agree with the stored data, like which reads were already paid for, is saved exactly with the page
+    that paid for them: a kill in between loses both or neither. This instance reads its own writes at once,
+    the other instances' once stored. Instances of one connector (its poll and refresh jobs, a backfill, a
+    standby) share its keys and the last write of a key wins, so a set two of them add to is best kept as
+    one key per member (as X's read ledger does).
+    """
+
+    def get(self, key: str) -> Any:
+        """The value of ``key``, or None when it is not set."""
+        ...
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of those of ``keys`` that are set."""
+        ...
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """The keys that are set and start with ``prefix``, sorted."""
+        ...
+
+    def set(self, key: str, value: Any) -> None:
+        """Give ``key`` a value (None deletes it)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        ...
+
+
+def state_json(key: str, value: Any) -> str | None:
+    """``value`` as stored under ``key`` (None: deleted); ValueError for a key or value that cannot be stored."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_STATE_KEY:
+        raise ValueError(f"a connector state key must be 1 to {MAX_STATE_KEY} characters, got {key!r}")
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"connector state {key!r} is not JSON: {exc}") from exc
+
+
+class MemoryConnectorState:
+    """A :class:`ConnectorState` that lives as long as the process (no poller stores it)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        with self._lock:
+            return {key: json.loads(self._values[key]) for key in keys if key in self._values}
+
+    def keys(self, prefix: str = "") -> list[str]:
+        with self._lock:
+            return sorted(key for key in self._values if key.startswith(prefix))
+
+    def set(self, key: str, value: Any) -> None:
+        stored = state_json(key, value)
+        with self._lock:
+            if stored is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = stored
+
+    def delete(self, key: str) -> None:
+        self.set(key, None)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 @dataclass
 class ConnectorContext:
-    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache."""
+    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache and
+    its state (see :class:`ConnectorState`)."""
 
     data_dir: Path
     clock: Callable[[], datetime] = _utcnow
     stop: threading.Event = field(default_factory=threading.Event)
     authors: AuthorCache = field(default_factory=MemoryAuthorCache)
+    state: ConnectorState = field(default_factory=MemoryConnectorState)
     user_agent: str = "mention-tracker/0.1 (+https://github.com/mention-tracker)"
     sleeper: Callable[[float], None] | None = None  # tests make waiting instant
 
@@ -204,9 +291,19 @@ class Connector(ABC):
     description: ClassVar[str] = ""
     max_page_cost_usd: ClassVar[float] = 0.0
     """The most one page can cost; the poller stops before a page could pass the monthly budget."""
-    refresh_kinds: ClassVar[frozenset[str] | None] = None
-    """The kinds of mention :meth:`refresh` can look up again (None: every kind); the others are stored off
-    the refresh schedule."""
+    refresh_kinds: frozenset[str] = frozenset()
+    """The kinds of mention :meth:`refresh` can look up again; empty (the default) when it cannot refresh.
+    The one declaration of the capability: the daemon refreshes a connector whose set is not empty, and only
+    mentions of these kinds are put on the refresh schedule. A connector whose capability depends on its
+    settings sets it in ``__init__``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = cls.refresh_kinds - KINDS
+        if unknown:
+            raise TypeError(f"{cls.__name__}.refresh_kinds names unknown kinds {sorted(unknown)}")
+        if cls.refresh_kinds and cls.refresh is Connector.refresh:
+            raise TypeError(f"{cls.__name__} declares refresh_kinds but does not implement refresh()")
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.name = name
@@ -223,14 +320,10 @@ class Connector(ABC):
 
         ``platform_ids`` are ids of this connector's platform (at most 100 per call). Yield pages (source key
         ``refresh``, no cursor) whose mentions are the posts as the platform shows them now, with fresh
-        metrics, and whose ``deleted`` lists the ids the platform reports deleted or removed. Connectors that
-        cannot look posts up leave this unimplemented.
+        metrics, and whose ``deleted`` lists the ids the platform reports deleted or removed. Called only
+        when ``refresh_kinds`` is not empty, with ids of mentions of those kinds.
         """
-        raise NotImplementedError(f"{self.type} cannot refresh engagement")
-
-    def can_refresh(self) -> bool:
-        """Whether the daemon should refresh this connector's mentions (it implements ``refresh``)."""
-        return type(self).refresh is not Connector.refresh
+        raise NotImplementedError(f"{self.type} cannot refresh engagement (its refresh_kinds is empty)")
 
     def pending_usage(self) -> Usage:
         """Usage not yet reported in a page, e.g. the requests of a pass that failed; resets it."""

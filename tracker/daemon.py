@@ -116,7 +116,7 @@ class Work:
                     next_run_time=now + timedelta(seconds=index * 0.5),
                     misfire_grace_time=max(1, int(interval)),
                 )
-            if connector.can_refresh():
+            if connector.refresh_kinds:
                 self.scheduler.add_job(
                     self._tracked(self._refresh_job),
                     IntervalTrigger(seconds=REFRESH_EVERY.total_seconds()),

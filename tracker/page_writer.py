@@ -1,5 +1,5 @@
-"""Writing one page: mentions (upserted), links, snapshots, deletions, gaps, run usage and the cursor, in the
-caller's transaction.
+"""Writing one page: mentions (upserted), links, snapshots, deletions, gaps, run usage, the cursor and the
+connector's state changes, in the caller's transaction.
 
 This is the ingest hot path, so it talks to the database driver directly (precomputed SQL, executemany,
 values already in the driver's types) instead of through SQLAlchemy's expression layer; on PostgreSQL the
@@ -60,6 +60,11 @@ _SAVE_CURSOR = (
     "ON CONFLICT (connector, source_key) DO UPDATE SET version = excluded.version, state = excluded.state, "
     "updated_at = excluded.updated_at"
 )
+_SAVE_STATE = (
+    "INSERT INTO connector_state (connector, key, value, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (connector, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+_DELETE_STATE = "DELETE FROM connector_state WHERE connector = ? AND key = ?"
 _RECORD_GAP = (
     "INSERT INTO coverage_gaps (connector, source_key, gap_start, gap_end, reason, detected_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -96,12 +101,13 @@ def write_page(
     page: Page,
     mentions_to_store: Sequence[Mention],
     now: datetime,
-    refresh_kinds: frozenset[str] | None = None,
+    refresh_kinds: frozenset[str] = frozenset(),
+    state: Mapping[str, str | None] | None = None,
 ) -> WriteResult:
-    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage and cursor.
+    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage, cursor and state.
 
-    New mentions are put on the engagement-refresh schedule, those of ``refresh_kinds`` only when it is
-    given (the kinds the connector can look up again)."""
+    New mentions of ``refresh_kinds`` (the kinds the connector can look up again) are put on the
+    engagement-refresh schedule. ``state`` holds the connector's state changes (JSON text; None deletes)."""
     driver = Driver(conn, dialect)
     with driver.batched():
         result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds)
@@ -112,6 +118,8 @@ def write_page(
             count_run(driver, run_id, page, result, deleted)
         if page.cursor is not None:
             _save_cursor(driver, connector, page.source_key, page.cursor, now)
+        if state:
+            save_state(driver, connector, state, now)
     driver.cursor.close()
     return WriteResult(result.new, result.updated, result.unchanged, deleted)
 
@@ -121,7 +129,7 @@ def _upsert_mentions(
     connector: str,
     batch: Sequence[Mention],
     now: datetime,
-    refresh_kinds: frozenset[str] | None,
+    refresh_kinds: frozenset[str],
 ) -> WriteResult:
     if not batch:
         return WriteResult()
@@ -132,9 +140,7 @@ def _upsert_mentions(
     hashes = {key: content_hash(mention) for key, mention in by_key.items()}
     seen = driver.when(now)
     new_rows = [
-        _mention_values(
-            driver, m, hashes[k], connector, now, seen, refresh_kinds is None or m.kind in refresh_kinds
-        )
+        _mention_values(driver, m, hashes[k], connector, now, seen, m.kind in refresh_kinds)
         for k, m in by_key.items()
         if k not in existing
     ]
@@ -355,3 +361,12 @@ def count_run(
 def _save_cursor(driver: Driver, connector: str, source_key: str, cursor: Cursor, now: datetime) -> None:
     state = json.dumps(cursor.state, sort_keys=True, separators=(",", ":"))
     driver.run(_SAVE_CURSOR, (connector, source_key, cursor.version, state, driver.when(now)))
+
+
+def save_state(driver: Driver, connector: str, changes: Mapping[str, str | None], now: datetime) -> None:
+    """Store a connector's state changes: JSON text per key, None to delete the key."""
+    stamp = driver.when(now)
+    driver.many(
+        _SAVE_STATE, [(connector, key, value, stamp) for key, value in changes.items() if value is not None]
+    )
+    driver.many(_DELETE_STATE, [(connector, key) for key, value in changes.items() if value is None])

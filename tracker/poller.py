@@ -19,7 +19,7 @@ from tracker.periods import month_start
 from tracker.record import Link, Mention
 from tracker.refresh import BATCH
 from tracker.settings import Config, DomainSettings
-from tracker.store import Store, StoreAuthorCache
+from tracker.store import Store, StoreAuthorCache, StoreConnectorState
 from tracker.urls import DomainMatcher
 
 log = logging.getLogger("tracker.poller")
@@ -112,13 +112,17 @@ class Poller:
         self.sleeper = sleeper
         self.filter = MentionFilter(config.domains)
         self._connectors: dict[str, Connector] = {}
+        self._states: dict[str, StoreConnectorState] = {}
 
-    def context(self) -> ConnectorContext:
+    def context(self, name: str) -> ConnectorContext:
+        """What connector ``name`` is lent; its state's writes are stored with its pages (see _store_page)."""
+        self._states[name] = StoreConnectorState(self.store, name)
         return ConnectorContext(
             data_dir=self.config.data_dir,
             clock=self.clock,
             stop=self.stop,
             authors=StoreAuthorCache(self.store, self.clock),
+            state=self._states[name],
             sleeper=self.sleeper,
         )
 
@@ -127,8 +131,12 @@ class Poller:
         if name not in self._connectors:
             settings = self.config.connectors[name]
             connector_class = registry.load(settings.type)
-            self._connectors[name] = connector_class(name, settings, self.context())
+            self._connectors[name] = connector_class(name, settings, self.context(name))
         return self._connectors[name]
+
+    def _state_changes(self, name: str) -> dict[str, str | None]:
+        state = self._states.get(name)
+        return state.take_changes() if state is not None else {}
 
     def close(self) -> None:
         for connector in self._connectors.values():
@@ -167,7 +175,7 @@ class Poller:
         """Refresh the mentions connector ``name`` found that are due now (see :mod:`tracker.refresh`), in
         batches of :data:`~tracker.refresh.BATCH`; one run per batch, stopping at the first that fails."""
         connector = self.connector(name)
-        if not connector.can_refresh():
+        if not connector.refresh_kinds:
             return []
         due = self.store.due_for_refresh(name, self.clock(), limit=limit)
         results = []
@@ -214,8 +222,11 @@ class Poller:
         result.seconds = time.monotonic() - started
         try:
             leftover = connector.pending_usage()
-            if leftover != Usage():
-                self.store.record_usage(result.run_id, leftover)
+            changes = self._state_changes(name)  # with the usage it may account for, e.g. X's paid reads
+            if leftover != Usage() or changes:
+                self.store.record_usage(
+                    result.run_id, leftover, connector=name, state=changes, now=self.clock()
+                )
                 result.cost_usd += leftover.cost_usd
             self.store.finish_run(result.run_id, result.status, self.clock(), result.error)
         except SQLAlchemyError as exc:
@@ -282,6 +293,7 @@ class Poller:
             mentions_to_store=kept,
             now=self.clock(),
             refresh_kinds=connector.refresh_kinds,
+            state=self._state_changes(result.connector),
         )
         result.pages += 1
         result.fetched += len(page.mentions)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 metadata = MetaData(
     naming_convention={
@@ -208,6 +208,17 @@ authors = Table(
 daemon_state = Table(
     "daemon_state",
     metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# What a connector keeps between passes besides its cursors (X's read ledger, Bluesky's q=* memo): JSON values
+# under keys of the connector instance's own, written in the transaction of the page they belong to.
+connector_state = Table(
+    "connector_state",
+    metadata,
+    Column("connector", String(128), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

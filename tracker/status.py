@@ -17,7 +17,7 @@ from tracker.periods import IsoWeek, month_start
 from tracker.record import format_utc, parse_iso
 from tracker.schema import connector_runs, cursors, mentions
 from tracker.settings import Config
-from tracker.store import Store
+from tracker.store import Store, StoreConnectorState
 
 HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down": 2}
 _DOWN_AFTER_FAILURES = 3
@@ -71,7 +71,8 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
     with store.read() as conn:
         for name, settings in config.connectors.items():
             connector_class = registry.load(settings.type)
-            connector = connector_class(name, settings, ConnectorContext(data_dir=config.data_dir))
+            context = ConnectorContext(data_dir=config.data_dir, state=StoreConnectorState(store, name))
+            connector = connector_class(name, settings, context)
             status = ConnectorStatus(
                 name=name,
                 type=settings.type,

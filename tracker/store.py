@@ -1,4 +1,4 @@
-"""The store: mentions, links, metric snapshots, cursors, runs, coverage gaps and authors.
+"""The store: mentions, links, metric snapshots, cursors, runs, coverage gaps, authors and connector state.
 
 SQLite (WAL, busy timeout) is the embedded default; PostgreSQL (psycopg 3) the scale-out store. Migrations
 are applied when the store is opened. :meth:`Store.write_page` is the one place mentions are written: a
@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from tracker import page_writer
-from tracker.connector import Author, Cursor, Page, Usage
+from tracker.connector import Author, Cursor, Page, Usage, state_json
 from tracker.errors import StoreError
 from tracker.page_writer import WriteResult, content_hash
 from tracker.record import METRIC_NAMES, Link, Mention, Metrics
@@ -42,6 +42,7 @@ from tracker.schema import (
     HEAD_REVISION,
     authors,
     connector_runs,
+    connector_state,
     cursors,
     daemon_state,
     links,
@@ -170,15 +171,16 @@ class Store:
         page: Page,
         mentions_to_store: Sequence[Mention],
         now: datetime,
-        refresh_kinds: frozenset[str] | None = None,
+        refresh_kinds: frozenset[str] = frozenset(),
+        state: Mapping[str, str | None] | None = None,
     ) -> WriteResult:
-        """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor (see
-        :func:`tracker.page_writer.write_page`)."""
+        """Store a page in one transaction: mentions (upserted), deletions, gaps, usage, cursor and the
+        connector's state changes (see :func:`tracker.page_writer.write_page`)."""
         held: Connection | None = getattr(self._held, "conn", None)
         with self.engine.begin() if held is None else _begun(held) as conn:
             return page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
-                mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
+                mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds, state=state,
             )  # fmt: skip
 
     @contextmanager
@@ -197,11 +199,22 @@ class Store:
             finally:
                 self._held.conn = None
 
-    def record_usage(self, run_id: int, usage: Usage) -> None:
-        """Add usage that no stored page carried (requests of a failed pass) to a run."""
+    def record_usage(
+        self,
+        run_id: int,
+        usage: Usage,
+        *,
+        connector: str,
+        now: datetime,
+        state: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Add usage that no stored page carried (requests of a failed pass) to a run, with the state changes
+        of ``connector`` no stored page carried, in one transaction."""
         with self.engine.begin() as conn:
             driver = Driver(conn, self.dialect)
             page_writer.count_run(driver, run_id, Page("", usage=usage), WriteResult(), 0, pages=0)
+            if state:
+                page_writer.save_state(driver, connector, state, now)
 
     # Runs
 
@@ -394,6 +407,33 @@ class Store:
         with self.read() as conn:
             return {row.key: (row.value, row.updated_at) for row in conn.execute(query)}
 
+    # Connector state (written with pages, see page_writer.save_state)
+
+    def connector_state(self, connector: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored values of those of ``keys`` that ``connector`` has set."""
+        found: dict[str, Any] = {}
+        with self.read() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                query = select(connector_state.c.key, connector_state.c.value).where(
+                    connector_state.c.connector == connector,
+                    connector_state.c.key.in_(keys[start : start + _CHUNK]),
+                )
+                found.update((row.key, json.loads(row.value)) for row in conn.execute(query))
+        return found
+
+    def connector_state_keys(self, connector: str, prefix: str = "") -> list[str]:
+        """The keys ``connector`` has set that start with ``prefix``, sorted."""
+        query = (
+            select(connector_state.c.key)
+            .where(
+                connector_state.c.connector == connector,
+                connector_state.c.key.startswith(prefix, autoescape=True),
+            )
+            .order_by(connector_state.c.key)
+        )
+        with self.read() as conn:
+            return list(conn.execute(query).scalars())
+
     # Authors
 
     def authors(self, platform: str, author_ids: Sequence[str]) -> dict[str, Author]:
@@ -453,6 +493,54 @@ class StoreAuthorCache:
         self._store.save_authors(items, self._clock())
 
 
+class StoreConnectorState:
+    """The :class:`~tracker.connector.ConnectorState` the poller lends a connector: reads come from the store,
+    writes wait in :meth:`take_changes` for the poller to store them with the next page."""
+
+    def __init__(self, store: Store, connector: str) -> None:
+        self._store = store
+        self._connector = connector
+        self._changes: dict[str, str | None] = {}  # JSON text by key; None deletes
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        wanted = list(dict.fromkeys(keys))
+        with self._lock:
+            changed = {key: self._changes[key] for key in wanted if key in self._changes}
+        found = self._store.connector_state(self._connector, [key for key in wanted if key not in changed])
+        found.update((key, json.loads(value)) for key, value in changed.items() if value is not None)
+        return found
+
+    def keys(self, prefix: str = "") -> list[str]:
+        found = set(self._store.connector_state_keys(self._connector, prefix))
+        with self._lock:
+            for key, value in self._changes.items():
+                if not key.startswith(prefix):
+                    continue
+                if value is None:
+                    found.discard(key)
+                else:
+                    found.add(key)
+        return sorted(found)
+
+    def set(self, key: str, value: Any) -> None:
+        stored = state_json(key, value)
+        with self._lock:
+            self._changes[key] = stored
+
+    def delete(self, key: str) -> None:
+        self.set(key, None)
+
+    def take_changes(self) -> dict[str, str | None]:
+        """The writes since the last call, for the poller to store (it stores them or the pass fails)."""
+        with self._lock:
+            changes, self._changes = self._changes, {}
+        return changes
+
+
 @contextmanager
 def _begun(conn: Connection) -> Iterator[Connection]:
     with conn.begin():
@@ -496,4 +584,7 @@ def _safe_url(url: str) -> str:
     return url
 
 
-__all__ = ["SQLAlchemyError", "Store", "StoreAuthorCache", "WriteResult", "content_hash", "mention_from_row"]
+__all__ = [
+    "SQLAlchemyError", "Store", "StoreAuthorCache", "StoreConnectorState", "WriteResult", "content_hash",
+    "mention_from_row",
+]  # fmt: skip

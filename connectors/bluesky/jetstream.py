@@ -201,6 +201,7 @@ class JetstreamConnector(Connector):
     Settings = JetstreamSettings
     streaming = True
     description = "Bluesky posts in real time (Jetstream, no account)"
+    refresh_kinds = frozenset({"post", "reply", "quote"})  # through the public AppView's getPosts
 
     settings: JetstreamSettings
 

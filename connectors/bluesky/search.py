@@ -4,7 +4,8 @@ For each domain, ``app.bsky.feed.searchPosts`` with ``domain=<domain>`` and ``so
 minus an overlap (posts can be indexed late) up to the start of the pass, paged by the server's ``cursor``.
 Search matches ``q`` against the post text, so a post whose only link is its card would be excluded by
 ``q=<domain>``; ``q=*`` does not restrict and is used unless the server rejects it, in which case
-``q=<domain>`` runs instead (`tracker status` says which, and ``*`` is tried again a day later).
+``q=<domain>`` runs instead (`tracker status` says which, and ``*`` is tried again a day later; the
+rejection is remembered in the connector's state).
 
 Results come newest first, so after each page the cursor records the stretch still unread below it (the
 backlog): a pass that fails or stops at ``max_pages`` resumes exactly there. Authors' follower counts come
@@ -17,6 +18,7 @@ import json
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 SEARCH_POSTS = "app.bsky.feed.searchPosts"
 UNRESTRICTED = "*"
 RETRY_UNRESTRICTED_AFTER = timedelta(days=1)
+REJECTED_KEY = "q_star_rejected"  # state: {"api_base_url", "unrestricted_rejected_at"}
 _MS = timedelta(milliseconds=1)
 
 
@@ -71,6 +74,7 @@ class BlueskyConnector(Connector):
     Settings = BlueskySettings
     requires = (("atproto", "atproto>=0.0.60,<0.1"),)
     description = "Bluesky posts linking to the domains (searchPosts as your account, app password)"
+    refresh_kinds = frozenset({"post", "reply", "quote"})  # through getPosts
 
     settings: BlueskySettings
 
@@ -78,7 +82,7 @@ class BlueskyConnector(Connector):
         super().__init__(name, settings, context)
         safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         self.session_file = context.data_dir / f"bluesky-{safe_name}.session.json"
-        self.query_file = context.data_dir / f"bluesky-{safe_name}.query.json"
+        self.old_query_file: Path | None = context.data_dir / f"bluesky-{safe_name}.query.json"
         self._client: BlueskyClient | None = None
         self.profiles = Profiles(
             self._query, context.authors, context.clock, context.monotonic,
@@ -138,13 +142,10 @@ class BlueskyConnector(Connector):
 
     def _rejected_at(self) -> datetime | None:
         """When this server last rejected ``q=*`` (None: it accepts it, as far as we know)."""
-        try:
-            state = json.loads(self.query_file.read_text(encoding="utf-8"))
-            if state.get("api_base_url") != self.settings.api_base_url:
-                return None
-            return parse_iso(state["unrestricted_rejected_at"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecordError):
+        memo = self.context.state.get(REJECTED_KEY)
+        if not isinstance(memo, dict) or memo.get("api_base_url") != self.settings.api_base_url:
             return None
+        return _time(memo.get("unrestricted_rejected_at"))
 
     def _query_text(self, domain: str) -> str:
         """``*``, unless the server rejected it within the last day: then the domain."""
@@ -155,18 +156,31 @@ class BlueskyConnector(Connector):
 
     def _remember_rejection(self, rejected: bool) -> None:
         if not rejected:
-            self.query_file.unlink(missing_ok=True)
+            self.context.state.delete(REJECTED_KEY)
             return
-        self.query_file.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        memo = {
             "api_base_url": self.settings.api_base_url,
             "unrestricted_rejected_at": _iso(self.context.clock()),
         }
-        self.query_file.write_text(json.dumps(state), encoding="utf-8")
+        self.context.state.set(REJECTED_KEY, memo)
+
+    def _import_old_memo(self) -> None:
+        """Move the memo older versions kept in a file into the state (once: the file is removed)."""
+        path, self.old_query_file = self.old_query_file, None
+        if path is None or not path.exists():
+            return
+        try:
+            memo = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(memo, dict) and self.context.state.get(REJECTED_KEY) is None:
+                self.context.state.set(REJECTED_KEY, memo)
+            path.unlink()
+        except (OSError, ValueError) as exc:
+            self.log.warning("cannot move %s into the database (%s); remove it by hand", path, exc)
 
     # Passes
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        self._import_old_memo()
         for domain in request.domains:
             yield from self._search_domain(request, domain.name)
 

@@ -179,6 +179,8 @@ class RedditConnector(Connector):
         self._api: RedditApi | None = None
         self._transport: Transport | None = None
         self._feeds: FeedClient | None = None
+        if self.oauth:  # the public feeds cannot look posts up
+            self.refresh_kinds = frozenset({"post", "comment"})
 
     @property
     def oauth(self) -> bool:
@@ -198,9 +200,6 @@ class RedditConnector(Connector):
             else "through the public Atom feeds (no API key, no metrics)"
         )
         return f"reads Reddit {what} linking to {names}, {how}"
-
-    def can_refresh(self) -> bool:
-        return self.oauth
 
     def close(self) -> None:
         if self._api is not None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from connectors.x.client import XApi
 
 LOOKUP_BATCH = 100
+REFRESH_KINDS = frozenset({"post", "reply", "quote"})  # with refresh = true; it costs like any read
 _RECOVERIES = 3  # rejected page tokens or lower bounds one query may recover from in a pass
 
 
@@ -102,7 +103,9 @@ class XConnector(Connector):
         super().__init__(name, settings, context)
         self.prices = Prices(self.settings.post_read_usd, self.settings.user_read_usd)
         safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        self.ledger = ReadLedger(context.data_dir / f"x-{safe_name}.reads.json")
+        self.ledger = ReadLedger(context.state, old_file=context.data_dir / f"x-{safe_name}.reads.json")
+        if self.settings.refresh:
+            self.refresh_kinds = REFRESH_KINDS
         self._api: XApi | None = None
         self._pending = Usage()
 
@@ -134,9 +137,6 @@ class XConnector(Connector):
 
     def monthly_budget_usd(self) -> float | None:
         return self.settings.monthly_budget_usd
-
-    def can_refresh(self) -> bool:
-        return self.settings.refresh
 
     def pending_usage(self) -> Usage:
         return self._take_usage()

@@ -8,18 +8,14 @@ the engagement refresh re-reads it an hour after the search found it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
-from tracker.connector import Usage
+from tracker.connector import ConnectorState, Usage
 
 log = logging.getLogger("tracker.connectors.x")
 MAX_RESULTS = 100  # posts per search page and ids per lookup: X's maximum
@@ -38,28 +34,35 @@ class Prices:
 
 
 class ReadLedger:
-    """The ids of the posts and users already charged on the current UTC day.
+    """The ids of the posts and users already charged on the current UTC day, kept in the connector's state.
 
-    It is kept in a small JSON file in the data folder, shared (under a file lock) by every instance of the
-    connector: its poll and refresh jobs, a backfill in another process, the next start. Without the file (it
-    cannot be written, or was lost) the ledger lives in memory; that only makes the estimate err high.
+    One state key per resource read (``reads:<day>:post:<id>``, ``reads:<day>:user:<id>``), so every instance
+    of the connector (its poll and refresh jobs, a backfill in another process, a standby that takes over)
+    adds to the same ledger without overwriting another's additions. The additions are stored in the
+    transaction of the page whose usage charged them (see :class:`~tracker.connector.ConnectorState`), so a
+    kill never separates the two: a paid read is neither forgotten (and charged again when the page is read
+    again) nor remembered without its cost. The first charge of a day drops the earlier days' keys.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
+    def __init__(self, state: ConnectorState, old_file: Path | None = None) -> None:
+        self.state = state
+        self.old_file = old_file
+        """The JSON file older versions kept the ledger in: imported once, then removed."""
         self.day = ""
-        self.posts: set[str] = set()
-        self.users: set[str] = set()
-        self._warned = False
 
     def charge(self, posts: Iterable[str], users: Iterable[str], prices: Prices, now: datetime) -> Usage:
         """Usage of one response: everything read, and the cost of what is new to today's ledger."""
         post_ids, user_ids = list(dict.fromkeys(posts)), list(dict.fromkeys(users))
-        with self._shared(now.date().isoformat()):
-            new_posts = [post_id for post_id in post_ids if post_id not in self.posts]
-            new_users = [user_id for user_id in user_ids if user_id not in self.users]
-            self.posts.update(new_posts)
-            self.users.update(new_users)
+        day = now.astimezone(UTC).date().isoformat()
+        if day != self.day:
+            self._start_day(day)
+        post_keys = {_key(day, "post", post_id): post_id for post_id in post_ids}
+        user_keys = {_key(day, "user", user_id): user_id for user_id in user_ids}
+        known = self.state.get_many([*post_keys, *user_keys])
+        new_posts = [key for key in post_keys if key not in known]
+        new_users = [key for key in user_keys if key not in known]
+        for key in (*new_posts, *new_users):
+            self.state.set(key, True)
         return Usage(
             items_read=len(post_ids) + len(user_ids),
             cost_usd=len(new_posts) * prices.post_usd + len(new_users) * prices.user_usd,
@@ -71,51 +74,42 @@ class ReadLedger:
             },
         )
 
-    @contextlib.contextmanager
-    def _shared(self, day: str) -> Iterator[None]:
-        """Today's ledger, merged with the file's before and written back after (under its lock)."""
-        if day != self.day:
-            self.day, self.posts, self.users = day, set(), set()
-        lock: IO[str] | None = None
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                lock = self.path.with_name(self.path.name + ".lock").open("a", encoding="utf-8")
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-                self._load()
-            except OSError as exc:
-                self._warn(exc)
-        try:
-            yield
-            if lock is not None:
-                self._save()
-        except OSError as exc:
-            self._warn(exc)
-        finally:
-            if lock is not None:
-                lock.close()
+    def _start_day(self, day: str) -> None:
+        self.day = day
+        if self.old_file is not None:
+            self._import(self.old_file, day)
+            self.old_file = None
+        for key in self.state.keys(_PREFIX):
+            if not key.startswith(f"{_PREFIX}{day}:"):
+                self.state.delete(key)
 
-    def _warn(self, exc: OSError) -> None:
-        if not self._warned:
-            log.warning("cannot keep the X read ledger in %s (%s); keeping it in memory", self.path, exc)
-            self._warned = True
-
-    def _load(self) -> None:
-        assert self.path is not None
+    def _import(self, path: Path, day: str) -> None:
+        """Today's reads from the file an older version kept; the file is removed (its reads are stored
+        with the next page; one lost to a kill before that only makes today's estimate err high)."""
         try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            stored = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return
-        except ValueError:
-            return  # a damaged ledger is rebuilt from today's reads
-        if isinstance(stored, dict) and stored.get("day") == self.day:
-            for name, ids in (("posts", self.posts), ("users", self.users)):
-                if isinstance(stored.get(name), list):
-                    ids.update(str(item) for item in stored[name])
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the old X read ledger %s (%s); starting today's afresh", path, exc)
+            stored = None
+        imported = 0
+        if isinstance(stored, dict) and stored.get("day") == day:
+            for kind, field in (("post", "posts"), ("user", "users")):
+                ids = stored.get(field)
+                for item in ids if isinstance(ids, list) else ():
+                    self.state.set(_key(day, kind, str(item)), True)
+                    imported += 1
+        for leftover in (path, path.with_name(path.name + ".lock")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove the old X read ledger %s (%s); remove it by hand", leftover, exc)
+        log.info("moved the X read ledger from %s into the database (%d reads of today)", path, imported)
 
-    def _save(self) -> None:
-        assert self.path is not None
-        state = {"day": self.day, "posts": sorted(self.posts), "users": sorted(self.users)}
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
-        os.replace(temporary, self.path)
+
+_PREFIX = "reads:"
+
+
+def _key(day: str, kind: str, resource_id: str) -> str:
+    return f"{_PREFIX}{day}:{kind}:{resource_id}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
-from tracker.connector import Connector, FetchRequest, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
+from tracker.record import KINDS
 from tracker.settings import ConnectorSettings
 
 
@@ -34,11 +35,13 @@ class ScriptedConnector(Connector):
                 raise item
             yield item
 
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(name, settings, context)
+        if self.settings.script in self.REFRESH:
+            self.refresh_kinds = KINDS
+
     def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
         yield from self.REFRESH[self.settings.script](platform_ids)
-
-    def can_refresh(self) -> bool:
-        return self.settings.script in self.REFRESH
 
     def monthly_budget_usd(self) -> float | None:
         return self.settings.budget

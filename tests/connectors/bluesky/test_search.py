@@ -156,11 +156,31 @@ def test_a_server_rejecting_q_star_searches_with_the_domain_and_says_so(tmp_path
     rig.clock.advance(hours=1)
     rig.poll()
     assert pds.searches()[-1].param("q") == "osf.io"  # remembered: no request wasted on q=*
+    assert list((tmp_path / "data").glob("*.query.json")) == []  # in the database, not a side file
     pds.reject_star = False
     rig.clock.advance(days=1)
     rig.poll()
     assert pds.searches()[-1].param("q") == "*"  # tried again a day later
     assert collect(rig.config, rig.store, rig.clock.now)[0].mode == "search q=*"
+
+
+def test_the_q_star_memo_file_of_an_older_version_is_moved_into_the_database(
+    tmp_path: Path, pds: FakePds
+) -> None:
+    pds.reject_star = True
+    rig = Rig(tmp_path, pds, "osf.io")
+    old = tmp_path / "data" / "bluesky-bluesky.query.json"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    base_url = rig.config.connectors["bluesky"].api_base_url  # type: ignore[attr-defined]
+    old.write_text(
+        json.dumps({"api_base_url": base_url, "unrestricted_rejected_at": "2025-05-19T17:00:00.000Z"})
+    )
+    assert rig.poll().new == 3
+    assert [r.param("q") for r in pds.searches()] == ["osf.io"]  # remembered: no request wasted on q=*
+    assert not old.exists()
+    rig.clock.advance(hours=1)
+    rig.poll()
+    assert [r.param("q") for r in pds.searches()][1:] == ["osf.io"]
 
 
 def test_paging_follows_the_cursor_and_the_next_pass_resumes_minus_the_overlap(

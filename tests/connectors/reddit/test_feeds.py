@@ -207,7 +207,7 @@ def test_a_removed_entry_is_reported_deleted_not_recorded(server: RecordingServe
 def test_feed_mode_cannot_refresh_and_says_why(rig: RedditRig) -> None:
     rig.poll()
     poller = rig.poller()
-    assert poller.connector("reddit").can_refresh() is False
+    assert poller.connector("reddit").refresh_kinds == frozenset()
     result = poller.refresh("reddit", ["t3_5d7qul"])
     poller.close()
     assert result.status == "failed"

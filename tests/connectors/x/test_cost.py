@@ -71,14 +71,33 @@ def test_an_author_read_again_the_same_utc_day_is_not_charged_again_even_after_a
     rig.poll()
     repost_later(rig, "1440717067863216142", 5)
     rig.clock.advance(minutes=15)
-    same_day = rig.poll()  # a new poller and connector: the ledger is kept in the data folder
+    same_day = rig.poll()  # a new poller and connector: the ledger is kept in the database
     assert (same_day.new, same_day.cost_usd) == (1, pytest.approx(0.005))
-    repost_later(rig, "1440717067863216142", 7 * 60 + 45)
+    late = repost_later(rig, "1440717067863216142", 7 * 60 + 45)
     rig.clock.now = datetime(2021, 9, 23, 0, 30, tzinfo=UTC)
     next_day = rig.poll()
     assert (next_day.new, next_day.cost_usd) == (1, pytest.approx(0.015))
-    ledger = json.loads((rig.config.data_dir / "x-x.reads.json").read_text(encoding="utf-8"))
-    assert (ledger["day"], ledger["users"]) == ("2021-09-23", [KAKAO_AUTHOR])
+    assert rig.store.connector_state_keys("x") == [  # the day before is dropped
+        f"reads:2021-09-23:post:{late}", f"reads:2021-09-23:user:{KAKAO_AUTHOR}"
+    ]  # fmt: skip
+    assert list(rig.config.data_dir.glob("x-*")) == []  # no side file
+
+
+@pytest.mark.parametrize(
+    ("day", "cost"), [("2021-09-22", 9 * 0.005), ("2021-09-21", 10 * 0.005 + 0.010)], ids=["today", "earlier"]
+)
+def test_the_read_ledger_file_of_an_older_version_is_imported_once(
+    server: RecordingServer, tmp_path: Path, day: str, cost: float
+) -> None:
+    rig = kakao(server, tmp_path)
+    old = rig.config.data_dir / "x-x.reads.json"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text(json.dumps({"day": day, "posts": ["1440717067863216142"], "users": [KAKAO_AUTHOR]}))
+    old.with_name("x-x.reads.json.lock").touch()
+    result = rig.poll()  # the day's reads in the file were paid for already; an earlier day's cost again
+    assert (result.new, result.cost_usd) == (10, pytest.approx(cost))
+    assert list(rig.config.data_dir.glob("x-*")) == []
+    assert len(rig.store.connector_state_keys("x", "reads:2021-09-22:")) == 11
 
 
 def test_the_page_cost_ceiling_follows_the_configured_prices(server: RecordingServer, tmp_path: Path) -> None:
@@ -141,10 +160,11 @@ def test_engagement_refresh_is_off_unless_configured(server: RecordingServer, tm
     rig.poll()
     rig.clock.advance(hours=2)
     poller = rig.poller()
-    assert poller.connector("x").can_refresh() is False
+    assert poller.connector("x").refresh_kinds == frozenset()
     assert poller.refresh_due("x") == []
     poller.close()
     assert rig.api.lookups() == []
+    assert rig.store.due_for_refresh("x", KPOP + timedelta(days=30)) == []  # nor put on the schedule
 
 
 def test_a_refresh_reads_fresh_metrics_and_marks_deleted_posts(
