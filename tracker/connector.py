@@ -204,6 +204,9 @@ class Connector(ABC):
     description: ClassVar[str] = ""
     max_page_cost_usd: ClassVar[float] = 0.0
     """The most one page can cost; the poller stops before a page could pass the monthly budget."""
+    partial_coverage: ClassVar[str] = ""
+    """Why the platform's API cannot show everything, when it cannot (e.g. a search over what one server
+    has indexed): `tracker status` and the report's coverage section then call the connector partial."""
     refresh_kinds: ClassVar[frozenset[str] | None] = None
     """The kinds of mention :meth:`refresh` can look up again (None: every kind); the others are stored off
     the refresh schedule."""

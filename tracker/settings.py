@@ -164,6 +164,7 @@ class ConnectorInfo:
 
     platform: str
     streaming: bool = False
+    partial_coverage: str = ""  # Connector.partial_coverage
 
 
 @dataclass(frozen=True)
