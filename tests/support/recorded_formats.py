@@ -1,5 +1,5 @@
-"""Reading the cassette formats of the GitHub and Mastodon recordings: PyGithub's ReplayData, betamax JSON
-(gzip bodies), and the YAML cassettes of vcrpy and R's vcr.
+"""Reading the cassette formats of the GitHub, Mastodon and Reddit recordings: PyGithub's ReplayData, betamax
+JSON (gzip bodies) and praw's vcrpy JSON, and the YAML cassettes of vcrpy and R's vcr.
 
 Each reader takes a path :func:`tests.support.recordings.recording` returned and yields the recorded
 responses as :class:`Recorded` values, bodies decoded to text exactly as the server sent them.
@@ -65,9 +65,10 @@ def _replay_data(path: Path) -> list[Recorded]:
 
 
 def _betamax(path: Path) -> list[Recorded]:
+    """betamax (``http_interactions``) and praw's vcrpy JSON (``interactions``)."""
     cassette = json.loads(path.read_text(encoding="utf-8"))
     found = []
-    for interaction in cassette["http_interactions"]:
+    for interaction in cassette.get("http_interactions") or cassette.get("interactions") or []:
         response = interaction["response"]
         body = response["body"]
         if body.get("base64_string"):
