@@ -472,3 +472,59 @@ def test_a_missing_token_is_a_config_error_naming_the_fix(tmp_path: Path) -> Non
             tmp_path, '[[domains]]\nname = "example.com"\n[connectors.github]\ntoken = "${GITHUB_TOKEN}"\n'
         )
     assert "GITHUB_TOKEN" in str(unset.value)
+
+
+def test_a_backfill_reads_everything_created_since_its_date_with_cursors_of_its_own(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    fake = FakeGitHub(server)
+    rig = Rig(tmp_path, fake, "bountysource.com", lookback="1d")
+    poller = Poller(rig.config, rig.store, clock=rig.clock, sleeper=rig.sleeps)
+    try:
+        result = poller.poll("github", kind="backfill", since=datetime(2015, 1, 1, tzinfo=UTC))
+    finally:
+        poller.close()
+    assert (result.status, result.new) == ("ok", 2)  # #410 and #406; #318 was opened in 2014
+    assert set(rig.mentions()) == {"sigmavirus24/github3.py#410", "sigmavirus24/github3.py#406"}
+    issues = fake.searches()[0]
+    assert (
+        issues.param("q") == '"bountysource.com" is:issue created:2015-01-01T00:00:00Z..2017-12-21T00:00:00Z'
+    )
+    assert set(rig.store.cursors("github")) == {
+        "backfill:issue:bountysource.com",
+        "backfill:pr:bountysource.com",
+    }
+
+
+def test_a_shutdown_during_a_rate_limit_wait_stops_the_pass_without_moving_the_cursor(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    fake = FakeGitHub(server)
+    fake.script = [_limited(429, {"message": "slow down"}, **{"retry-after": "30"})]
+    rig = Rig(tmp_path, fake, "bountysource.com")
+    poller = Poller(rig.config, rig.store, clock=rig.clock, sleeper=lambda seconds: poller.stop.set())
+    try:
+        result = poller.poll("github")
+    finally:
+        poller.close()
+    assert result.status == "interrupted"
+    assert rig.store.cursors("github") == {}
+
+
+def test_a_search_that_timed_out_on_githubs_side_is_a_recorded_gap(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    fake = FakeGitHub(server)
+    search = server.routes[("GET", SEARCH)]
+
+    def incomplete(request: Any) -> Reply:
+        reply = search(request)
+        reply.body = {**reply.body, "incomplete_results": True}
+        return reply
+
+    server.route("GET", SEARCH, incomplete)
+    rig = Rig(tmp_path, fake, "bountysource.com", "pull_requests = false")
+    assert rig.poll().new == 3
+    with rig.store.read() as conn:
+        (gap,) = conn.execute(coverage_gaps.select()).mappings().all()
+    assert "incomplete_results" in gap["reason"]

@@ -348,3 +348,16 @@ def test_one_token_for_several_instances_is_a_config_error(tmp_path: Path) -> No
 def test_the_connector_says_its_coverage_is_partial(tmp_path: Path) -> None:
     config = make_config(tmp_path, '[[domains]]\nname = "example.com"\n[connectors.mastodon]\n')
     assert "indexed" in config.connector_info["mastodon"].partial_coverage
+
+
+def test_tokens_per_instance_are_secrets_redacted_from_logs(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        '[[domains]]\nname = "example.com"\n[connectors.mastodon]\n'
+        'instances = ["https://a.example", "https://b.example"]\n'
+        'access_tokens = {"https://b.example/" = "${B_TOKEN}"}\n',
+        env={"B_TOKEN": "very-secret"},
+    )
+    assert "very-secret" in config.secrets()
+    assert config.connectors["mastodon"].token_for("https://b.example") == "very-secret"  # type: ignore[attr-defined]
+    assert config.connectors["mastodon"].token_for("https://a.example") == ""  # type: ignore[attr-defined]
