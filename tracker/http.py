@@ -33,7 +33,7 @@ class HttpClient:
         """``on_response`` sees every response before its status is judged, so a connector can read its
         platform's headers (rate-limit counters) and take over a status by raising its own exception."""
         self.base_url = base_url.rstrip("/")
-        self.on_response = on_response
+        self.on_response = on_response or _ignore
         self.context = context
         self.retry = retry or RetryPolicy()
         self.requests = 0
@@ -77,8 +77,7 @@ class HttpClient:
             except httpx.TransportError as exc:
                 reason, kind = f"connection failed: {exc}", "retried_connection"
             else:
-                if self.on_response is not None:
-                    self.on_response(response)
+                self.on_response(response)
                 status = response.status_code
                 if status in (401, 403):
                     raise AuthError(f"HTTP {status} from {url}: {_snippet(response)}; check the credentials")
@@ -105,6 +104,10 @@ class HttpClient:
             log.warning("%s: %s; retry %d/%d in %.1fs", url, reason, attempt, self.retry.attempts - 1, delay)
             self.context.sleep(delay)
         raise ConnectorError(f"{url}: {reason}; gave up after {self.retry.attempts} attempts")
+
+
+def _ignore(response: httpx.Response) -> None:
+    return None
 
 
 def _snippet(response: httpx.Response) -> str:
