@@ -64,6 +64,7 @@ class WeekReport:
     domains: list[str]
     coverage: list[CoverageItem] = field(default_factory=list)
     previous_coverage: list[CoverageItem] = field(default_factory=list)
+    partial: Mapping[str, str] = field(default_factory=dict)  # connector -> why it sees only part
 
     @property
     def total(self) -> int:
@@ -194,11 +195,13 @@ def _top_post_ids(frame: pd.DataFrame) -> list[int]:
 
 
 def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], platforms: dict[str, str],
-          now: datetime, idle_after: Mapping[str, timedelta] | None = None) -> WeekReport:  # fmt: skip
+          now: datetime, idle_after: Mapping[str, timedelta] | None = None,
+          partial: Mapping[str, str] | None = None) -> WeekReport:  # fmt: skip
     """Compute a week's report and the previous week's figures to compare with.
 
     ``platforms`` maps each configured connector to its platform (to tell which comparisons a connector's
-    coverage gap makes unreliable); ``idle_after`` is passed to :func:`reports.coverage.coverage`.
+    coverage gap makes unreliable); ``idle_after`` is passed to :func:`reports.coverage.coverage`;
+    ``partial`` names the connectors whose platform shows only part of what is posted, and why.
     """
     start, end = week.bounds(timezone)
     previous_start, previous_end = week.previous().bounds(timezone)
@@ -246,6 +249,7 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         domains=domains,
         coverage=this_coverage,
         previous_coverage=previous_coverage,
+        partial=dict(partial or {}),
     )
 
 

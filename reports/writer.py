@@ -41,6 +41,15 @@ def _platforms(config: Config) -> dict[str, str]:
     return {name: info.platform for name, info in config.connector_info.items()}
 
 
+def _partial(config: Config) -> dict[str, str]:
+    """The enabled connectors whose platform shows only part of what is posted, and why."""
+    return {
+        name: info.partial_coverage
+        for name, info in config.connector_info.items()
+        if info.partial_coverage and name in config.enabled_connectors
+    }
+
+
 def _idle_after(config: Config) -> dict[str, timedelta]:
     """How long each enabled connector may go without a run before the report calls it not running."""
     return {
@@ -121,7 +130,7 @@ def _write_week(
     try:
         report = rollups.build(
             store, week, timezone=timezone, domains=[d.name for d in config.domains],
-            platforms=_platforms(config), now=now, idle_after=_idle_after(config),
+            platforms=_platforms(config), now=now, idle_after=_idle_after(config), partial=_partial(config),
         )  # fmt: skip
     except BaseException:
         if beside is not None:

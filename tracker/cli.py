@@ -334,6 +334,8 @@ def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
         click.echo(f"{s.name} ({s.type}, {s.mode}): {s.health}" + (f" - {s.note}" if s.note else ""))
         if not s.enabled:
             continue
+        if s.partial_coverage:
+            click.echo(f"  coverage: partial - {s.partial_coverage}")
         click.echo(
             f"  last success: {ago(s.last_success_at)}; last run: {s.last_run_status or '-'} {ago(s.last_run_at)}"
         )

@@ -153,7 +153,9 @@ def _parse_connector(
         return None
     if settings.enabled:
         problems.extend(f"{prefix}: {problem}" for problem in registry.missing_dependencies(connector_class))
-    return settings, ConnectorInfo(connector_class.platform, connector_class.streaming)
+    return settings, ConnectorInfo(
+        connector_class.platform, connector_class.streaming, connector_class.partial_coverage
+    )
 
 
 def _resolve(base: Path, path: Path) -> Path:

@@ -291,6 +291,9 @@ class Connector(ABC):
     description: ClassVar[str] = ""
     max_page_cost_usd: ClassVar[float] = 0.0
     """The most one page can cost; the poller stops before a page could pass the monthly budget."""
+    partial_coverage: ClassVar[str] = ""
+    """Why the platform's API cannot show everything, when it cannot (e.g. a search over what one server
+    has indexed): `tracker status` and the report's coverage section then call the connector partial."""
     refresh_kinds: frozenset[str] = frozenset()
     """The kinds of mention :meth:`refresh` can look up again; empty (the default) when it cannot refresh.
     The one declaration of the capability: the daemon refreshes a connector whose set is not empty, and only

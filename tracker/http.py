@@ -4,7 +4,7 @@ timeouts and malformed JSON, interruptible waits, and a request count for usage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -28,8 +28,12 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
+        """``on_response`` sees every response before its status is judged, so a connector can read its
+        platform's headers (rate-limit counters) and take over a status by raising its own exception."""
         self.base_url = base_url.rstrip("/")
+        self.on_response = on_response or _ignore
         self.context = context
         self.retry = retry or RetryPolicy()
         self.requests = 0
@@ -73,6 +77,7 @@ class HttpClient:
             except httpx.TransportError as exc:
                 reason, kind = f"connection failed: {exc}", "retried_connection"
             else:
+                self.on_response(response)
                 status = response.status_code
                 if status in (401, 403):
                     raise AuthError(f"HTTP {status} from {url}: {_snippet(response)}; check the credentials")
@@ -99,6 +104,10 @@ class HttpClient:
             log.warning("%s: %s; retry %d/%d in %.1fs", url, reason, attempt, self.retry.attempts - 1, delay)
             self.context.sleep(delay)
         raise ConnectorError(f"{url}: {reason}; gave up after {self.retry.attempts} attempts")
+
+
+def _ignore(response: httpx.Response) -> None:
+    return None
 
 
 def _snippet(response: httpx.Response) -> str:

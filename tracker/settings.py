@@ -164,6 +164,7 @@ class ConnectorInfo:
 
     platform: str
     streaming: bool = False
+    partial_coverage: str = ""  # Connector.partial_coverage
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,10 @@ class Config:
         for section in (self.tracker, *self.connectors.values()):
             for name in type(section).model_fields:
                 value = getattr(section, name)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
+                values = value.values() if isinstance(value, Mapping) else [value]  # e.g. a token per host
+                found += [
+                    v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()
+                ]
         url = self.tracker.database_url.get_secret_value()
         password = re.search(r"://[^:/@]+:([^@]+)@", url)
         if password:

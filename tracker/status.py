@@ -49,6 +49,7 @@ class ConnectorStatus:
     note: str | None = None
     last_outcome: str | None = None  # the last run's status, ignoring runs cut short by a shutdown
     streaming_since: datetime | None = None  # a stream connector's run that is still going
+    partial_coverage: str | None = None  # why the platform's API cannot show everything
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         data = asdict(self)
@@ -80,6 +81,7 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
                 mode=connector.mode(),
                 health="disabled" if not settings.enabled else "pending",
                 budget_usd=connector.monthly_budget_usd(),
+                partial_coverage=connector.partial_coverage or None,
             )
             runs = (
                 conn.execute(
