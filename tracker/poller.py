@@ -18,7 +18,7 @@ from tracker.errors import AuthError, ConnectorError, Interrupted, StoreError
 from tracker.periods import month_start
 from tracker.record import Link, Mention
 from tracker.refresh import BATCH
-from tracker.settings import Config, DomainSettings
+from tracker.settings import Config, ConnectorSettings, DomainSettings
 from tracker.store import Store, StoreAuthorCache
 from tracker.urls import DomainMatcher
 
@@ -113,13 +113,16 @@ class Poller:
         self.filter = MentionFilter(config.domains)
         self._connectors: dict[str, Connector] = {}
 
-    def context(self) -> ConnectorContext:
+    def context(self, settings: ConnectorSettings) -> ConnectorContext:
+        """What connector ``settings`` is lent: the poller's clock, stop event and sleep, the author cache,
+        a usage meter of its own and its response size cap."""
         return ConnectorContext(
             data_dir=self.config.data_dir,
             clock=self.clock,
             stop=self.stop,
             authors=StoreAuthorCache(self.store, self.clock),
             sleeper=self.sleeper,
+            max_response_size=settings.max_response_size,
         )
 
     def connector(self, name: str) -> Connector:
@@ -127,7 +130,7 @@ class Poller:
         if name not in self._connectors:
             settings = self.config.connectors[name]
             connector_class = registry.load(settings.type)
-            self._connectors[name] = connector_class(name, settings, self.context())
+            self._connectors[name] = connector_class(name, settings, self.context(settings))
         return self._connectors[name]
 
     def close(self) -> None:
@@ -213,7 +216,7 @@ class Poller:
             log.debug("traceback of %s's crash", name, exc_info=True)
         result.seconds = time.monotonic() - started
         try:
-            leftover = connector.pending_usage()
+            leftover = connector.context.usage.take()  # e.g. the requests of a pass that failed
             if leftover != Usage():
                 self.store.record_usage(result.run_id, leftover)
                 result.cost_usd += leftover.cost_usd
