@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Generator, Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import requests
@@ -29,7 +30,9 @@ class GuardedAdapter(BaseAdapter):
 
     def __init__(self, context: ConnectorContext, timeout: float) -> None:
         super().__init__()
-        self.client = httpx.Client(follow_redirects=False, **client_options(context, timeout, follow_redirects=False))
+        self.client = httpx.Client(
+            follow_redirects=False, **client_options(context, timeout, follow_redirects=False)
+        )
 
     def send(
         self,
@@ -44,8 +47,8 @@ class GuardedAdapter(BaseAdapter):
             reply = self.client.request(
                 str(request.method),
                 str(request.url),
-                headers=dict(request.headers),
-                content=request.body,
+                headers={name: _text(value) for name, value in request.headers.items()},
+                content=_content(request.body),
                 timeout=_timeout(timeout, self.client.timeout),
             )
         except httpx.ConnectTimeout as exc:
@@ -62,7 +65,6 @@ class GuardedAdapter(BaseAdapter):
         response.url = str(request.url)
         response.encoding = get_encoding_from_headers(response.headers)
         response.request = request
-        response.connection = self
         return response
 
     def close(self) -> None:
@@ -81,10 +83,10 @@ class GuardedSession(requests.Session):
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
         if target is not None:
-            check_redirect(str(resp.url), requests.compat.urljoin(str(resp.url), target))
+            check_redirect(str(resp.url), urljoin(str(resp.url), target))
         return target
 
-    def resolve_redirects(  # type: ignore[override]
+    def resolve_redirects(
         self, resp: requests.Response, req: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> Generator[Any, None, None]:
         if not kwargs.get("yield_requests"):
@@ -106,3 +108,12 @@ def _timeout(timeout: Any, default: httpx.Timeout) -> httpx.Timeout:
         connect, read = timeout
         return httpx.Timeout(read, connect=connect if connect is not None else CONNECT_TIMEOUT)
     return httpx.Timeout(float(timeout))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _content(body: Any) -> Any:
+    """A prepared body as httpx takes it (requests may hold text)."""
+    return body.encode("utf-8") if isinstance(body, str) else body

@@ -80,7 +80,7 @@ class Retrier:
                 fault = exc
             if fault.wait is not None and fault.wait > policy.max_wait:
                 raise ConnectorError(
-                    f"{what}: {fault.reason}; the server asks to wait {fault.wait:.0f}s, longer than "
+                    f"{what}: {fault.reason}; the server asks to retry in {fault.wait:.0f}s, later than "
                     f"{self.max_wait_name} ({policy.max_wait:.0f}s); the next pass resumes from the cursor"
                 ) from None
             if number == policy.attempts:

@@ -22,7 +22,12 @@ import httpcore
 import httpx
 
 from tracker.connector import ConnectorContext, UsageMeter
-from tracker.errors import DeadlineExceededError, RedirectRefusedError, ResponseLimitError, ResponseTooLargeError
+from tracker.errors import (
+    DeadlineExceededError,
+    RedirectRefusedError,
+    ResponseLimitError,
+    ResponseTooLargeError,
+)
 
 CONNECT_TIMEOUT = 10.0
 ACCEPT_ENCODING = "gzip, deflate"  # what _Body can decompress within bounds
@@ -95,7 +100,9 @@ class GuardedTransport(httpx.HTTPTransport):
         pool = self._pool
         backend = getattr(pool, "_network_backend", None)
         if not isinstance(backend, httpcore.NetworkBackend):
-            raise RuntimeError("this httpx/httpcore version keeps no network backend; pin the locked versions")
+            raise RuntimeError(
+                "this httpx/httpcore version keeps no network backend; pin the locked versions"
+            )
         pool._network_backend = _DeadlineBackend(backend)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -128,7 +135,11 @@ class GuardedTransport(httpx.HTTPTransport):
             for name, value in response.headers.multi_items()
             if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
         ]
-        kept = {key: response.extensions[key] for key in ("http_version", "reason_phrase") if key in response.extensions}
+        kept: dict[str, Any] = {
+            key: response.extensions[key]
+            for key in ("http_version", "reason_phrase")
+            if key in response.extensions
+        }
         return httpx.Response(
             response.status_code, headers=headers, content=content, extensions=kept, request=request
         )
@@ -142,7 +153,11 @@ class _Body:
         self.host = host
         self.parts: list[bytes] = []
         self.size = 0
-        codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip().lower() not in ("", "identity")]
+        codings = [
+            c.strip().lower()
+            for c in (encoding or "").split(",")
+            if c.strip().lower() not in ("", "identity")
+        ]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise UndecodableResponseError(
                 f"the answer from {host} is encoded as {encoding!r}, which was not asked for"
@@ -169,7 +184,9 @@ class _Body:
                     # some servers send raw deflate under "deflate"
                     self.inflater, self.started = self._inflater(raw=True), True
                     continue
-                raise UndecodableResponseError(f"the answer from {self.host} did not decompress ({exc})") from None
+                raise UndecodableResponseError(
+                    f"the answer from {self.host} did not decompress ({exc})"
+                ) from None
             self.started = True
             self._add(out)
             pending = self.inflater.unconsumed_tail
@@ -240,7 +257,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        stream = self.backend.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout), socket_options)
+        stream = self.backend.connect_unix_socket(
+            path, _left(timeout, httpcore.ConnectTimeout), socket_options
+        )
         return _DeadlineStream(stream)
 
     def sleep(self, seconds: float) -> None:

@@ -47,7 +47,7 @@ class RoutedSession(GuardedSession):
         self.timeout = (CONNECT_TIMEOUT, timeout)
         self.last_headers: Mapping[str, str] = {}
 
-    def request(self, method: str | bytes, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         parts = urlsplit(str(url))
         if parts.hostname in TWEEPY_HOSTS:
             url = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
@@ -156,7 +156,9 @@ class XApi:
             )
         if isinstance(exc, tweepy.TooManyRequests):
             if _problem_type(exc).endswith("usage-capped"):
-                return ConnectorError(f"X refused the {endpoint}: {_detail(exc)}; the app's usage cap is reached")
+                return ConnectorError(
+                    f"X refused the {endpoint}: {_detail(exc)}; the app's usage cap is reached"
+                )
             reset = number(exc.response.headers.get("x-rate-limit-reset"))
             reason = f"rate limit used up until {_clock_time(reset)}" if reset is not None else "rate limited"
             return TransientError(
@@ -193,7 +195,10 @@ class XApi:
     def _note_rate_limit(self, endpoint: str) -> None:
         """Remember when an endpoint's limit resets if this response used it up."""
         headers = self.session.last_headers
-        remaining, reset = number(headers.get("x-rate-limit-remaining")), number(headers.get("x-rate-limit-reset"))
+        remaining, reset = (
+            number(headers.get("x-rate-limit-remaining")),
+            number(headers.get("x-rate-limit-reset")),
+        )
         if remaining is not None and remaining <= 0 and reset is not None:
             self._resets[endpoint] = reset
         else:
