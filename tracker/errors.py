@@ -43,9 +43,10 @@ class ResponseTooLargeError(ResponseLimitError):
 
 
 class DeadlineExceededError(ResponseLimitError):
-    """The response was not complete within the request's total deadline."""
+    """The response was not complete within the request's total deadline (counted with the timeouts: the
+    deadline is the connector's ``timeout``)."""
 
-    counter = "retried_deadline"
+    counter = "retried_timeout"
 
 
 class RedirectRefusedError(ConnectorError):
