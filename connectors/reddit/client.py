@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import praw
 import prawcore
@@ -28,9 +28,10 @@ from connectors.reddit.budget import RATE_HEADERS, RequestBudget
 from connectors.reddit.sources import Item, SourceRefusedError
 from connectors.reddit.things import created_of, fullname_of
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.errors import AuthError, ConnectorError, RedirectRefusedError, ResponseLimitError
 from tracker.http_requests import GuardedSession
 from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
+from tracker.transport import check_redirect
 
 log = logging.getLogger("tracker.connectors.reddit")
 
@@ -115,6 +116,14 @@ class Transport:
         if status == 429:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             raise TransientError("rate limited (HTTP 429)", "retried_429", wait)
+        location = response.headers.get("Location")
+        if 300 <= status < 400 and location:  # prawcore never follows; a foreign target is said as such
+            try:
+                check_redirect(str(response.url), urljoin(str(response.url), location))
+            except RedirectRefusedError as exc:
+                if is_token:
+                    raise
+                raise SourceRefusedError(f"Reddit {what}: {exc}") from None
         if status >= 500 or status == 408:
             raise TransientError(f"HTTP {status} from Reddit", "retried_5xx")
         if status == 401:
