@@ -280,6 +280,9 @@ class JetstreamConnector(Connector):
                     failures = 0
                 if outcome == "stalled":
                     problem = f"no events for {settings.stall_timeout.total_seconds():.0f}s"
+                elif outcome == "too_large":
+                    problem = f"a message was larger than max_response_size ({settings.max_response_size} bytes)"
+                    self.context.usage.count("retried_too_large")
                 elif not received:
                     problem = "the connection closed before sending anything"
                 elif progress.cursor <= before:
@@ -350,7 +353,7 @@ class JetstreamConnector(Connector):
     ) -> Generator[Page, None, tuple[str, int]]:
         """Read one connection until the live edge or a quiet spell (catch-up), shutdown, a stall or a drop.
 
-        Returns (``done`` | ``dropped`` | ``stalled``, messages received).
+        Returns (``done`` | ``dropped`` | ``too_large`` | ``stalled``, messages received).
         """
         from websockets.exceptions import ConnectionClosed
 
@@ -373,7 +376,8 @@ class JetstreamConnector(Connector):
             except ConnectionClosed as exc:
                 self.log.info("Jetstream connection closed (%s); resuming from the cursor", exc)
                 yield self.page(handler, progress)
-                return "dropped", received
+                too_large = exc.sent is not None and exc.sent.code == 1009  # we refused an oversized message
+                return ("too_large" if too_large else "dropped"), received
             else:
                 received += 1
                 last_message = time.monotonic()

@@ -7,20 +7,26 @@ checked)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import Clock, Sleeps, make_config
 from tests.support.bluesky_api import DID, HANDLE, PASSWORD, jwt
-from tests.support.hostile import Behaviour, HostileServer, cut_off, drip, gzip_bomb, oversized, redirect, reply
+from tests.support.hostile import (
+    Behaviour,
+    HostileServer,
+    cut_off,
+    drip,
+    gzip_bomb,
+    oversized,
+    poll_in_subprocess,
+    redirect,
+    reply,
+)
 from tracker.poller import Poller, RunResult
 from tracker.store import Store
 
@@ -161,7 +167,9 @@ def test_a_redirect_to_another_host_is_an_error_and_never_followed(
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_a_redirect_on_the_same_host_is_followed(server: HostileServer, tmp_path: Path, path: ClientPath) -> None:
+def test_a_redirect_on_the_same_host_is_followed(
+    server: HostileServer, tmp_path: Path, path: ClientPath
+) -> None:
     if path.name == "reddit_api":
         pytest.skip("prawcore follows no redirect: it reports it as the listing's answer")
     path.setup(server)
@@ -187,42 +195,6 @@ def test_bluesky_never_sends_the_app_password_to_the_host_a_login_redirect_names
 
 # Memory: the client runs in a subprocess, so its peak RSS is its own.
 
-RUNNER = """
-import json, resource, sys
-from datetime import UTC, datetime
-from pathlib import Path
-from tests.conftest import Clock, Sleeps
-from tracker.config import load_config
-from tracker.poller import Poller
-from tracker.store import Store
-
-config = load_config(Path(sys.argv[1]), env={})
-store = Store.open(config.database_url)
-poller = Poller(config, store, clock=Clock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC)), sleeper=Sleeps())
-result = poller.poll(sys.argv[2])
-poller.close()
-counters = json.loads(str(store.run(result.run_id)["counters"]))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-print(json.dumps({"status": result.status, "error": result.error, "counters": counters, "peak_mb": peak}))
-"""
-
-
-def poll_in_subprocess(tmp_path: Path, path: ClientPath, url: str) -> dict[str, Any]:
-    config = tmp_path / "tracker.toml"
-    config.write_text(textwrap.dedent(config_text(path, url)), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(config), path.name],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    outcome: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{path.name}: peak RSS {outcome['peak_mb']} MB")  # shown with -s; the report quotes these
-    return outcome
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -232,7 +204,9 @@ def test_a_gzip_bomb_or_a_50_mb_answer_is_refused_with_memory_bounded(
 ) -> None:
     path.setup(server)
     server.route(path.path, gzip_bomb(2) if hostile == "gzip_bomb" else oversized(50), path.normal())
-    outcome = poll_in_subprocess(tmp_path, path, server.url)
+    config = tmp_path / "tracker.toml"
+    config.write_text(config_text(path, server.url), encoding="utf-8")
+    outcome = poll_in_subprocess(config, path.name)
     assert (outcome["status"], outcome["error"]) == ("ok", None)
     assert outcome["counters"].get("retried_too_large") == 1
     assert outcome["peak_mb"] < RSS_BOUND_MB

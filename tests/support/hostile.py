@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Behaviour = Callable[[socket.socket], None]
@@ -37,7 +40,13 @@ def _head(status: int, headers: dict[str, str]) -> bytes:
 
 def reply(body: Any, status: int = 200, content_type: str = "application/json") -> Behaviour:
     """An ordinary answer (``body`` as JSON unless bytes or text)."""
-    data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    data = (
+        body
+        if isinstance(body, bytes)
+        else body.encode()
+        if isinstance(body, str)
+        else json.dumps(body).encode()
+    )
 
     def behave(sock: socket.socket) -> None:
         sock.sendall(_head(status, {"Content-Type": content_type, "Content-Length": str(len(data))}) + data)
@@ -72,7 +81,11 @@ def gzip_bomb(gigabytes: int = 2) -> Behaviour:
 
     def behave(sock: socket.socket) -> None:
         length = len(head) + len(block) * count + len(tail)
-        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": str(length)}
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Content-Length": str(length),
+        }
         sock.sendall(_head(200, headers) + head)
         for _ in range(count):
             sock.sendall(block)
@@ -106,7 +119,9 @@ def cut_off() -> Behaviour:
     """Promises 1000 bytes of JSON, sends a few and closes the connection."""
 
     def behave(sock: socket.socket) -> None:
-        sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": "1000"}) + b'{"posts": [')
+        sock.sendall(
+            _head(200, {"Content-Type": "application/json", "Content-Length": "1000"}) + b'{"posts": ['
+        )
 
     return behave
 
@@ -180,3 +195,41 @@ def serving(host: str = "127.0.0.1") -> Iterator[HostileServer]:
     """For a fixture: a running server, stopped afterwards."""
     with HostileServer(host) as server:
         yield server
+
+
+_RUNNER = """
+import json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from tests.conftest import Clock, Sleeps
+from tracker.config import load_config
+from tracker.poller import Poller
+from tracker.store import Store
+
+config = load_config(Path(sys.argv[1]), env={})
+store = Store.open(config.database_url)
+poller = Poller(config, store, clock=Clock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC)), sleeper=Sleeps())
+result = poller.poll(sys.argv[2])
+poller.close()
+counters = json.loads(str(store.run(result.run_id)["counters"]))
+# VmHWM: this process image's peak RSS (ru_maxrss would include the forked pytest's pages from before exec)
+status = Path("/proc/self/status").read_text()
+peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) // 1024
+print(json.dumps({"status": result.status, "error": result.error, "counters": counters, "peak_mb": peak}))
+"""
+
+
+def poll_in_subprocess(config: Path, connector: str) -> dict[str, Any]:
+    """One pass of ``connector`` in a fresh Python process: its status, error, counters and peak RSS (MB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(config), connector],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{connector}: peak RSS {outcome['peak_mb']} MB")  # shown with -s
+    return outcome
