@@ -210,3 +210,19 @@ def test_a_gzip_bomb_or_a_50_mb_answer_is_refused_with_memory_bounded(
     assert (outcome["status"], outcome["error"]) == ("ok", None)
     assert outcome["counters"].get("retried_too_large") == 1
     assert outcome["peak_mb"] < RSS_BOUND_MB
+
+
+def test_max_response_size_is_configurable_per_connector(server: HostileServer, tmp_path: Path) -> None:
+    path = PATHS[IDS.index("hackernews")]
+    hits = [{"objectID": str(n), "title": "x" * 100} for n in range(20)]  # about 3 KB
+    server.route(path.path, reply({"hits": hits, "nbHits": 20, "nbPages": 1, "page": 0}))
+    config = make_config(tmp_path, config_text(path, server.url) + 'max_response_size = "2KB"\n')
+    store = Store.open(config.database_url)
+    poller = Poller(config, store, clock=Clock(NOW), sleeper=Sleeps())
+    result = poller.poll(path.name)
+    poller.close()
+    assert result.status == "failed"
+    assert result.error == (
+        f"{server.url}{path.path}: the answer from 127.0.0.1:{server.port} is larger than 2KB "
+        "(max_response_size); gave up after 5 attempts"
+    )
