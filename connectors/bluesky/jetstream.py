@@ -278,15 +278,7 @@ class JetstreamConnector(Connector):
                     return
                 if progress.cursor > before:
                     failures = 0
-                if outcome == "stalled":
-                    problem = f"no events for {settings.stall_timeout.total_seconds():.0f}s"
-                elif outcome == "too_large":
-                    problem = f"a message was larger than max_response_size ({settings.max_response_size} bytes)"
-                    self.context.usage.count("retried_too_large")
-                elif not received:
-                    problem = "the connection closed before sending anything"
-                elif progress.cursor <= before:
-                    problem = "the connection closed before sending anything new"
+                problem = self._problem(outcome, received, moved=progress.cursor > before)
             if not problem:  # a dropped connection that had moved the cursor on: reconnect, same endpoint,
                 # at once unless it keeps dropping soon after connecting (then back off, not hammer it)
                 quick_drops = quick_drops + 1 if self.context.monotonic() - opened < QUICK_DROP else 0
@@ -303,6 +295,19 @@ class JetstreamConnector(Connector):
             self.endpoint_index += 1  # fail over to the next endpoint
             delay = RetryPolicy(base=1.0, cap=60.0).delay(failures)
             self.context.sleep(min(max(delay, wait or 0.0), 300.0))
+
+    def _problem(self, outcome: str, received: int, *, moved: bool) -> str:
+        """What went wrong with a connection that ended (empty: nothing, it had moved the cursor on)."""
+        if outcome == "stalled":
+            return f"no events for {self.settings.stall_timeout.total_seconds():.0f}s"
+        if outcome == "too_large":
+            self.context.usage.count("retried_too_large")
+            return f"a message was larger than max_response_size ({self.settings.max_response_size} bytes)"
+        if not received:
+            return "the connection closed before sending anything"
+        if not moved:
+            return "the connection closed before sending anything new"
+        return ""
 
     def _start(self, request: FetchRequest) -> tuple[int, Progress, bool]:
         """Where to start reading: the saved cursor minus the overlap (resumed), else the lookback (or a
