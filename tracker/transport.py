@@ -13,6 +13,7 @@ bodies never go there.
 from __future__ import annotations
 
 import time
+import urllib.request
 import zlib
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -84,26 +85,33 @@ def check_redirect(source: str, target: str) -> None:
         )
 
 
-class GuardedTransport(httpx.HTTPTransport):
+class GuardedTransport(httpx.BaseTransport):
     """httpx's transport with a total deadline per request, a decompressed size cap and a request count.
 
     The body is read here, within the deadline, and handed on decompressed (without Content-Encoding).
+    A proxy named by the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) is used
+    as httpx would use it; its connections are under the same deadline.
     """
 
-    def __init__(self, *, meter: UsageMeter, deadline: float, max_bytes: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, meter: UsageMeter, deadline: float, max_bytes: int) -> None:
         self.meter = meter
         self.deadline = deadline
         self.max_bytes = max_bytes
-        # httpcore's pool takes a network backend (its documented extension point); httpx builds the pool
-        # itself, so the deadline backend is put under the one it built.
-        pool = self._pool
-        backend = getattr(pool, "_network_backend", None)
-        if not isinstance(backend, httpcore.NetworkBackend):
-            raise RuntimeError(
-                "this httpx/httpcore version keeps no network backend; pin the locked versions"
-            )
-        pool._network_backend = _DeadlineBackend(backend)
+        self._direct = _DeadlineHTTPTransport()
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxied: dict[str, _DeadlineHTTPTransport] = {}
+
+    def _transport(self, url: httpx.URL) -> httpx.HTTPTransport:
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):
+            return self._direct
+        if proxy not in self._proxied:
+            self._proxied[proxy] = _DeadlineHTTPTransport(proxy=proxy)
+        return self._proxied[proxy]
+
+    def close(self) -> None:
+        for transport in (self._direct, *self._proxied.values()):
+            transport.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.meter.request()
@@ -112,7 +120,7 @@ class GuardedTransport(httpx.HTTPTransport):
         deadline = time.monotonic() + self.deadline
         token = _deadline.set(deadline)
         try:
-            response = super().handle_request(request)
+            response = self._transport(request.url).handle_request(request)
             try:
                 body = _Body(self.max_bytes, response.headers.get("Content-Encoding"), host)
                 for chunk in response.iter_raw():
@@ -143,6 +151,22 @@ class GuardedTransport(httpx.HTTPTransport):
         return httpx.Response(
             response.status_code, headers=headers, content=content, extensions=kept, request=request
         )
+
+
+class _DeadlineHTTPTransport(httpx.HTTPTransport):
+    """httpx's transport with every socket operation bounded by the current request's deadline."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # httpcore's pool takes a network backend (its documented extension point); httpx builds the pool
+        # itself, so the deadline backend is put under the one it built.
+        pool = self._pool
+        backend = getattr(pool, "_network_backend", None)
+        if not isinstance(backend, httpcore.NetworkBackend):
+            raise RuntimeError(
+                "this httpx/httpcore version keeps no network backend; pin the locked versions"
+            )
+        pool._network_backend = _DeadlineBackend(backend)
 
 
 class _Body:

@@ -226,3 +226,18 @@ def test_max_response_size_is_configurable_per_connector(server: HostileServer, 
         f"{server.url}{path.path}: the answer from 127.0.0.1:{server.port} is larger than 2KB "
         "(max_response_size); gave up after 5 attempts"
     )
+
+
+def test_a_proxy_named_by_the_environment_is_used_under_the_same_deadline(
+    server: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    path = PATHS[IDS.index("hackernews")]
+    api = "http://hn.example.invalid/api"  # resolves nowhere: only the proxy can answer
+    server.route(api + path.path, drip(interval=0.05), path.normal())
+    result, counters = poll(tmp_path, path, api)
+    assert (result.status, result.error) == ("ok", None)
+    assert counters.get("retried_timeout") == 1
+    assert server.paths() == [api + path.path] * 2
