@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
 from tracker.errors import ConnectorError
 from tracker.http import HttpClient
 from tracker.record import Link, Mention, Metrics, RecordError, from_timestamp, parse_iso, raw_json
@@ -51,9 +51,6 @@ class HackerNewsConnector(Connector):
 
     def close(self) -> None:
         self.http.close()
-
-    def pending_usage(self) -> Usage:
-        return self.http.take_usage()
 
     def describe(self, domains: Sequence[Any]) -> str:
         what = "stories and comments" if self.settings.comments else "stories"
@@ -127,7 +124,7 @@ class HackerNewsConnector(Connector):
                 key,
                 mentions,
                 cursor=cursor,
-                usage=self.http.take_usage(items_read=len(hits)),
+                usage=self.context.usage.take(items_read=len(hits)),
                 gaps=gaps if last else (),
                 skipped=skipped,
                 problems=problems,
@@ -154,7 +151,7 @@ class HackerNewsConnector(Connector):
             yield Page(
                 "refresh",
                 mentions,
-                usage=self.http.take_usage(items_read=len(response["hits"])),
+                usage=self.context.usage.take(items_read=len(response["hits"])),
                 skipped=skipped,
                 problems=problems,
             )

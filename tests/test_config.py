@@ -109,6 +109,10 @@ MALFORMED = [
         f"connectors.hackernews.type: unknown connector type 'hackernewz' (available: {AVAILABLE})",
     ),
     (
+        DOMAIN + '[connectors.hackernews]\nmax_response_size = "lots"\n',
+        'connectors.hackernews.max_response_size: expected a size like "512KB", "8MB" or "1GB", got \'lots\'',
+    ),
+    (
         '[tracker]\ndata_dir = "${DATA}"\n' + DOMAIN,
         "tracker.data_dir: environment variable DATA is not set; export DATA=... or write the value in the config",
     ),

@@ -16,10 +16,18 @@ So a connector must:
 * yield a page's cursor only once everything before it has been yielded (the cursor is the resume point);
 * never move a cursor past ``request.started_at`` (events stamped later belong to the next pass);
 * tolerate overlap: re-yielding a post is harmless (the store upserts), missing one is not;
-* wait only through ``context.sleep`` (it raises :class:`~tracker.errors.Interrupted` on shutdown) and give
-  every network call a timeout;
-* retry transient faults (429, 5xx, timeouts, malformed responses) within a bound, then raise
-  :class:`~tracker.errors.ConnectorError`; raise :class:`~tracker.errors.AuthError` for rejected credentials;
+* wait only through ``context.sleep`` (it raises :class:`~tracker.errors.Interrupted` on shutdown);
+* make HTTP requests through the tracker's guarded clients (:class:`tracker.http.HttpClient`, or
+  :func:`tracker.transport.guarded_client` / :class:`tracker.http_requests.GuardedSession` for an SDK): they
+  give every request a total deadline (the connector's ``timeout``) and a cap on the decompressed body
+  (``max_response_size``), refuse redirects to another host, and count each request;
+* retry transient faults (429, 5xx, timeouts, malformed or oversized responses) through
+  :class:`tracker.retry.Retrier` (it waits, caps the wait and counts retried faults), classifying them as
+  :class:`~tracker.retry.TransientError`; raise :class:`~tracker.errors.AuthError` for rejected credentials;
+* report usage one way, through ``context.usage`` (a :class:`UsageMeter`): the guarded clients count
+  requests and the retrier retried faults into it; the connector adds what else it knows (costs, counters)
+  and drains it into each page with ``usage=self.context.usage.take(items_read=...)``; whatever is left when
+  a pass ends (a pass that failed mid-page) is drained by the poller into the run;
 * skip an item it cannot parse, counting it in ``Page.skipped`` with a one-line reason, instead of failing;
 * do no I/O in ``__init__`` (`tracker check` and `tracker status` build connectors without running them).
 
@@ -47,7 +55,7 @@ from typing import Any, ClassVar, Protocol
 
 from tracker.errors import Interrupted
 from tracker.record import KINDS, Mention
-from tracker.settings import ConnectorSettings, DomainSettings
+from tracker.settings import DEFAULT_MAX_RESPONSE_SIZE, ConnectorSettings, DomainSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,37 @@ class Usage:
             self.cost_usd + other.cost_usd,
             counters,
         )
+
+
+class UsageMeter:
+    """Usage not yet reported in a page: requests, retried faults, costs and counters.
+
+    Kept per thread, so a connector's poll and refresh jobs running at once each report their own.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _pending(self) -> Usage:
+        pending: Usage | None = getattr(self._local, "pending", None)
+        return pending if pending is not None else Usage()
+
+    def add(self, usage: Usage) -> None:
+        """Add usage the connector worked out itself (e.g. a response's cost)."""
+        self._local.pending = self._pending() + usage
+
+    def request(self) -> None:
+        """Count one HTTP request (the guarded clients call this)."""
+        self.add(Usage(requests=1))
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        """Add ``amount`` to a named counter (shown by `tracker status`), e.g. ``retried_429``."""
+        self.add(Usage(counters={counter: amount}))
+
+    def take(self, items_read: int = 0) -> Usage:
+        """What was used since the last call, plus ``items_read``; resets the meter."""
+        pending, self._local.pending = self._pending(), None
+        return pending + Usage(items_read=items_read) if items_read else pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +284,9 @@ def _utcnow() -> datetime:
 
 @dataclass
 class ConnectorContext:
-    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache and
-    its state (see :class:`ConnectorState`)."""
+    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache, its
+    state (see :class:`ConnectorState`), the usage meter and the largest response its clients accept
+    (``max_response_size`` of its settings)."""
 
     data_dir: Path
     clock: Callable[[], datetime] = _utcnow
@@ -255,6 +295,8 @@ class ConnectorContext:
     state: ConnectorState = field(default_factory=MemoryConnectorState)
     user_agent: str = "mention-tracker/0.1 (+https://github.com/mention-tracker)"
     sleeper: Callable[[float], None] | None = None  # tests make waiting instant
+    usage: UsageMeter = field(default_factory=UsageMeter)
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
 
     def sleep(self, seconds: float) -> None:
         """Wait up to ``seconds``; raise Interrupted as soon as a shutdown is requested."""
@@ -327,10 +369,6 @@ class Connector(ABC):
         when ``refresh_kinds`` is not empty, with ids of mentions of those kinds.
         """
         raise NotImplementedError(f"{self.type} cannot refresh engagement (its refresh_kinds is empty)")
-
-    def pending_usage(self) -> Usage:
-        """Usage not yet reported in a page, e.g. the requests of a pass that failed; resets it."""
-        return Usage()
 
     def monthly_budget_usd(self) -> float | None:
         """The month's spending cap, or None when reading is free."""

@@ -27,6 +27,32 @@ class AuthError(ConnectorError):
     """The platform rejected the credentials (401/403): a configuration problem, not retried."""
 
 
+class ResponseLimitError(ConnectorError):
+    """A response broke a limit of the guarded clients: too large, or not complete within the deadline.
+
+    Classified like a malformed response (retried); ``counter`` names the retried-fault counter.
+    """
+
+    counter = "retried_limit"
+
+
+class ResponseTooLargeError(ResponseLimitError):
+    """The decompressed body grew past the connector's ``max_response_size``."""
+
+    counter = "retried_too_large"
+
+
+class DeadlineExceededError(ResponseLimitError):
+    """The response was not complete within the request's total deadline (counted with the timeouts: the
+    deadline is the connector's ``timeout``)."""
+
+    counter = "retried_timeout"
+
+
+class RedirectRefusedError(ConnectorError):
+    """An API call was redirected to another host; never followed (credentials must not go there)."""
+
+
 class Interrupted(TrackerError):
     """A shutdown was requested while waiting; the current pass stops cleanly."""
 

@@ -1,5 +1,7 @@
-"""A JSON-over-HTTP client for connectors (httpx): timeouts on every call, bounded retries of 429, 5xx,
-timeouts and malformed JSON, interruptible waits, and a request count for usage."""
+"""A JSON-over-HTTP client for connectors (httpx through :mod:`tracker.transport`): a total deadline and a
+size cap on every request, no redirect to another host, transient faults (429, 5xx, timeouts, cut-off,
+oversized or malformed answers) retried by :class:`tracker.retry.Retrier`, requests counted in
+``context.usage``."""
 
 from __future__ import annotations
 
@@ -10,14 +12,19 @@ from typing import Any
 import httpx
 
 from tracker.connector import ConnectorContext, Usage
-from tracker.errors import AuthError, ConnectorError
-from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
+from tracker.transport import guarded_client
 
 log = logging.getLogger("tracker.http")
 
 
 class HttpClient:
-    """GETs JSON from one API base URL on behalf of a connector."""
+    """Requests JSON from one API base URL on behalf of a connector.
+
+    ``timeout`` is the total deadline of one request (connecting to the last byte); the largest answer
+    accepted is the connector's ``max_response_size`` (from the context).
+    """
 
     def __init__(
         self,
@@ -27,7 +34,6 @@ class HttpClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
         on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
         """``on_response`` sees every response before its status is judged, so a connector can read its
@@ -35,79 +41,69 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.on_response = on_response or _ignore
         self.context = context
-        self.retry = retry or RetryPolicy()
-        self.requests = 0
-        self.retried: dict[str, int] = {}
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
+        self.timeout = timeout
+        self.retrier = Retrier(context, retry, log=log)
+        self._client = guarded_client(
+            context,
+            timeout,
             headers={"User-Agent": context.user_agent, "Accept": "application/json", **(headers or {})},
-            follow_redirects=True,
-            transport=transport,
         )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.retrier.policy
 
     def close(self) -> None:
         self._client.close()
 
-    def take_requests(self) -> int:
-        """Requests made since the last call (for a page's usage)."""
-        count, self.requests = self.requests, 0
-        return count
-
     def take_usage(self, items_read: int = 0) -> Usage:
-        """Requests and retried faults since the last call, as a page's usage: the faults that a retry got
-        past are counted in the run (``retried_429``, ``retried_5xx``, ``retried_timeout``, ...), so
-        `tracker status` shows a flaky API before it fails outright."""
-        counters, self.retried = self.retried, {}
-        return Usage(requests=self.take_requests(), items_read=items_read, counters=counters)
+        """The connector's usage since the last page: the same as ``context.usage.take(items_read)``."""
+        return self.context.usage.take(items_read)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET ``base_url + path`` and decode JSON, retrying transient faults; raises ConnectorError."""
         return self.request_json("GET", path, params=params)
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send ``method`` to ``base_url + path`` (or an absolute URL) with httpx's ``kwargs`` and decode
+        the JSON answer, retrying transient faults; raises AuthError for 401/403, ConnectorError otherwise."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        reason = kind = ""
-        for attempt in range(1, self.retry.attempts + 1):
-            self.requests += 1
-            wait: float | None = None
-            try:
-                response = self._client.request(method, url, **kwargs)
-            except httpx.TimeoutException:
-                reason, kind = f"timed out after {self._client.timeout.read}s", "retried_timeout"
-            except httpx.TransportError as exc:
-                reason, kind = f"connection failed: {exc}", "retried_connection"
-            else:
-                self.on_response(response)
-                status = response.status_code
-                if status in (401, 403):
-                    raise AuthError(f"HTTP {status} from {url}: {_snippet(response)}; check the credentials")
-                if status == 429:
-                    wait = parse_retry_after(response.headers.get("Retry-After"))
-                    reason, kind = "rate limited (HTTP 429)", "retried_429"
-                    if wait is not None and wait > self.retry.max_wait:
-                        raise ConnectorError(
-                            f"rate limited by {url} for {wait:.0f}s; the next pass will try again"
-                        )
-                elif status >= 500:
-                    reason, kind = f"HTTP {status} from the server", "retried_5xx"
-                elif status >= 400:
-                    raise ConnectorError(f"HTTP {status} from {url}: {_snippet(response)}")
-                else:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        reason, kind = "the response was not valid JSON", "retried_bad_json"
-            if attempt == self.retry.attempts:
-                break
-            self.retried[kind] = self.retried.get(kind, 0) + 1
-            delay = wait if wait is not None else self.retry.delay(attempt)
-            log.warning("%s: %s; retry %d/%d in %.1fs", url, reason, attempt, self.retry.attempts - 1, delay)
-            self.context.sleep(delay)
-        raise ConnectorError(f"{url}: {reason}; gave up after {self.retry.attempts} attempts")
+        return self.retrier.call(url, lambda: self._attempt(method, url, kwargs))
+
+    def _attempt(self, method: str, url: str, kwargs: Mapping[str, Any]) -> Any:
+        """One request; its fault classified (TransientError for what a retry may fix)."""
+        try:
+            response = self._client.request(method, url, **kwargs)
+        except ResponseLimitError as exc:
+            raise TransientError(str(exc), exc.counter) from None
+        except httpx.TimeoutException:
+            raise TransientError(f"timed out after {self.timeout:g}s", "retried_timeout") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed: {_describe(exc)}", "retried_connection") from None
+        self.on_response(response)
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(f"HTTP {status} from {url}: {_snippet(response)}; check the credentials")
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            raise TransientError("rate limited (HTTP 429)", "retried_429", wait)
+        if status >= 500:
+            raise TransientError(f"HTTP {status} from the server", "retried_5xx")
+        if status >= 400:
+            raise ConnectorError(f"HTTP {status} from {url}: {_snippet(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError("the response was not valid JSON", "retried_bad_json") from None
 
 
-def _ignore(response: httpx.Response) -> None:
+def _ignore(_response: httpx.Response) -> None:
     return None
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _snippet(response: httpx.Response) -> str:

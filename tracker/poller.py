@@ -18,7 +18,7 @@ from tracker.errors import AuthError, ConnectorError, Interrupted, StoreError
 from tracker.periods import month_start
 from tracker.record import Link, Mention
 from tracker.refresh import BATCH
-from tracker.settings import Config, DomainSettings
+from tracker.settings import Config, ConnectorSettings, DomainSettings
 from tracker.store import Store, StoreAuthorCache, StoreConnectorState
 from tracker.urls import DomainMatcher
 
@@ -114,8 +114,10 @@ class Poller:
         self._connectors: dict[str, Connector] = {}
         self._states: dict[str, StoreConnectorState] = {}
 
-    def context(self, name: str) -> ConnectorContext:
-        """What connector ``name`` is lent; its state's writes are stored with its pages (see _store_page)."""
+    def context(self, name: str, settings: ConnectorSettings) -> ConnectorContext:
+        """What connector ``name`` is lent: the poller's clock, stop event and sleep, the author cache, its
+        state (whose writes are stored with its pages, see _store_page), a usage meter of its own and its
+        response size cap."""
         self._states[name] = StoreConnectorState(self.store, name)
         return ConnectorContext(
             data_dir=self.config.data_dir,
@@ -124,6 +126,7 @@ class Poller:
             authors=StoreAuthorCache(self.store, self.clock),
             state=self._states[name],
             sleeper=self.sleeper,
+            max_response_size=settings.max_response_size,
         )
 
     def connector(self, name: str) -> Connector:
@@ -131,7 +134,7 @@ class Poller:
         if name not in self._connectors:
             settings = self.config.connectors[name]
             connector_class = registry.load(settings.type)
-            self._connectors[name] = connector_class(name, settings, self.context(name))
+            self._connectors[name] = connector_class(name, settings, self.context(name, settings))
         return self._connectors[name]
 
     def _state_changes(self, name: str) -> dict[str, str | None]:
@@ -221,7 +224,7 @@ class Poller:
             log.debug("traceback of %s's crash", name, exc_info=True)
         result.seconds = time.monotonic() - started
         try:
-            leftover = connector.pending_usage()
+            leftover = connector.context.usage.take()  # e.g. the requests of a pass that failed
             changes = self._state_changes(name)  # with the usage it may account for, e.g. X's paid reads
             if leftover != Usage() or changes:
                 self.store.record_usage(

@@ -48,6 +48,24 @@ def format_duration(value: timedelta) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+_SIZE_RE = re.compile(r"(\d+)\s*(b|kb|mb|gb)?")
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+DEFAULT_MAX_RESPONSE_SIZE = 8 * 1024**2
+
+
+def parse_size(value: Any) -> int:
+    """A size in bytes: ``65536``, ``512KB``, ``8MB`` or ``1GB`` (units of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE_RE.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+    if match and int(match.group(1)) > 0:
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2) or "b"]
+    raise ValueError(f'expected a size like "512KB", "8MB" or "1GB", got {value!r}')
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
 def parse_base_url(value: Any) -> str:
     """An http(s) base URL without a trailing slash."""
     text = str(value).strip() if isinstance(value, str) else ""
@@ -149,6 +167,9 @@ class ConnectorSettings(Section):
     type: str
     enabled: bool = True
     interval: Duration = timedelta(minutes=10)
+    max_response_size: ByteSize = DEFAULT_MAX_RESPONSE_SIZE
+    """The largest response body (decompressed) a request may bring; a larger one fails like a malformed
+    response (retried, counted as ``retried_too_large``)."""
 
     @classmethod
     def unused_keys(cls, section: Mapping[str, Any]) -> frozenset[str]:

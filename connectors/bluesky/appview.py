@@ -104,7 +104,7 @@ def refresh_pages(
     platform_ids: Sequence[str],
     query: Query,
     clock: Callable[[], datetime],
-    take_requests: Callable[[], int],
+    usage: Callable[[int], Usage],
     profiles: Profiles | None = None,
 ) -> Iterator[Page]:
     """Engagement refresh through ``getPosts``, 25 posts a call.
@@ -135,7 +135,7 @@ def refresh_pages(
         yield Page(
             "refresh",
             mentions,
-            usage=Usage(requests=take_requests(), items_read=len(views)),
+            usage=usage(len(views)),
             deleted=deleted,
             skipped=len(problems),
             problems=problems,

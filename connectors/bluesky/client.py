@@ -4,8 +4,10 @@ Bluesky allows 30 logins (``createSession``) per 5 minutes and 300 a day per acc
 kept in ``<data_dir>/bluesky-<name>.session.json`` (mode 0600, with the handle and ``api_base_url`` it
 belongs to) and reused across passes and restarts. The client refreshes the access token itself before it
 expires; a session the server no longer accepts is replaced once per call, by the session file when another
-instance already renewed it, else by a new login. Rate limits wait for ``retry-after`` (within a bound);
-network faults, 5xx and malformed answers are retried with backoff; every wait goes through
+instance already renewed it, else by a new login. Requests go through the guarded transport (total deadline,
+size cap, no redirect to another host: the login's password never follows a redirect). Faults are classified
+here and retried by :class:`tracker.retry.Retrier`: rate limits wait for ``retry-after`` (within a bound);
+network faults, cut-off answers, 5xx and malformed answers back off; every wait goes through
 ``context.sleep``.
 
 Queries go through ``Client.invoke_query`` with the SDK's parameter models and come back as the server's
@@ -25,9 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
-from tracker.retry import RetryPolicy
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.retry import Retrier, RetryPolicy, TransientError
+from tracker.transport import client_options
 
 T = TypeVar("T")
 _SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing", "AuthenticationRequired"})
@@ -63,16 +68,10 @@ class BlueskyClient:
         self.session_file = session_file
         self.context = context
         self.log = log
-        self.retry = retry or RetryPolicy()
-        self.requests = 0
+        self.retrier = Retrier(context, retry, log=log)
         self.logins = 0
         self._client: Any = None
         self._session_in_use: str | None = None
-
-    def take_requests(self) -> int:
-        """Requests made since the last call (for a page's usage)."""
-        count, self.requests = self.requests, 0
-        return count
 
     def close(self) -> None:
         if self._client is not None:
@@ -112,42 +111,45 @@ class BlueskyClient:
                 raise BlueskyRequestError(f"Bluesky rejected {nsid}: {_reason(exc)}", _error(exc)) from exc
 
     def _attempts(self, call: Callable[[], T], what: str) -> T:
-        """Run one request, retrying rate limits, network faults, 5xx and malformed answers within bounds."""
+        """Run one request through the retry policy; Bluesky's faults classified (rate limits, network
+        faults and cut-off answers, 5xx, malformed or oversized answers are transient)."""
         from atproto_client.exceptions import (
+            InvokeTimeoutError,
             ModelError,
             NetworkError,
             RateLimitExceededError,
             RequestException,
         )
 
-        reason = ""
-        for attempt in range(1, self.retry.attempts + 1):
-            self.requests += 1
-            wait: float | None = None
+        def attempt() -> T:
             try:
                 return call()
             except RateLimitExceededError as exc:
-                wait = _rate_limit_wait(exc)
-                reason = "rate limited (HTTP 429)"
-                if wait is not None and wait > self.retry.max_wait:
-                    raise ConnectorError(
-                        f"Bluesky rate limit on {what}: retry in {wait:.0f}s; the next pass will try again"
-                    ) from exc
-            except NetworkError as exc:  # also timeouts, 502, 409 and 413
-                reason = f"network error: {_reason(exc)}"
+                raise TransientError("rate limited (HTTP 429)", "retried_429", _rate_limit_wait(exc)) from exc
+            except InvokeTimeoutError as exc:
+                raise TransientError(f"no answer in time: {_reason(exc)}", "retried_timeout") from exc
+            except NetworkError as exc:  # connection faults, and HTTP 502, 409 and 413
+                status = exc.response.status_code if exc.response is not None else 0
+                counter = "retried_5xx" if status >= 500 else "retried_connection"
+                raise TransientError(f"network error: {_reason(exc)}", counter) from exc
             except RequestException as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status < 500:
                     raise ConnectorError(f"Bluesky {what} failed: HTTP {status} {_reason(exc)}") from exc
-                reason = f"HTTP {status} from the server"
+                raise TransientError(f"HTTP {status} from the server", "retried_5xx") from exc
+            except ResponseLimitError as exc:
+                raise TransientError(str(exc), exc.counter) from exc
+            except (
+                httpx.TransportError
+            ) as exc:  # e.g. a cut-off body (RemoteProtocolError), which atproto passes on
+                raise TransientError(
+                    f"connection failed: {type(exc).__name__}: {_reason(exc)}", "retried_connection"
+                ) from exc
             except (ValueError, ModelError) as exc:
                 reason = f"malformed answer ({' '.join(str(exc).split())[:120]})"
-            if attempt < self.retry.attempts:
-                delay = wait if wait is not None else self.retry.delay(attempt)
-                self.log.warning("Bluesky %s: %s; retry %d/%d in %.1fs", what, reason, attempt,
-                                 self.retry.attempts - 1, delay)  # fmt: skip
-                self.context.sleep(delay)
-        raise ConnectorError(f"Bluesky {what}: {reason}; gave up after {self.retry.attempts} attempts")
+                raise TransientError(reason, "retried_malformed") from exc
+
+        return self.retrier.call(f"Bluesky {what}", attempt)
 
     # The session
 
@@ -157,7 +159,7 @@ class BlueskyClient:
         from atproto import Client
         from atproto_client.request import Request
 
-        request = Request(timeout=self.timeout)
+        request = Request(**client_options(self.context, self.timeout))
         request.add_additional_header("User-Agent", self.context.user_agent)
         client = Client(base_url=self.base_url, request=request)
         client.on_session_change(self._session_changed)
@@ -223,8 +225,6 @@ class BlueskyClient:
     def _session_changed(self, event: Any, session: Any) -> None:
         if event.value == "import":
             return  # read from the file just now
-        if event.value == "refresh":
-            self.requests += 1  # the client refreshed the tokens on its own before a call
         self._save(session.export())
 
     def _save(self, session: str) -> None:

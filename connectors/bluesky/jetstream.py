@@ -22,15 +22,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import Field, field_validator
+from websockets.sync.client import reconnect
 
 from connectors.bluesky.appview import Profiles, refresh_pages
 from connectors.bluesky.posts import POST, post_uri, record_mention
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
-from tracker.errors import ConnectorError, Interrupted
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.errors import ConnectorError, Interrupted, RedirectRefusedError
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
-from tracker.settings import BaseUrl, ConnectorSettings, Duration
+from tracker.settings import BaseUrl, ByteSize, ConnectorSettings, Duration
+from tracker.transport import check_redirect
 from tracker.urls import DomainMatcher
 
 _HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first
@@ -46,6 +48,22 @@ _RECV_WAIT = 0.5  # seconds; how often a quiet connection checks for shutdown an
 
 # A connection that drops sooner than this (seconds) after opening, twice in a row, is reconnected with backoff.
 QUICK_DROP = 10.0
+PING_INTERVAL = 20.0
+# Frames buffered while a page is stored (a few seconds of posts); at most FRAME_QUEUE x max_response_size bytes.
+FRAME_QUEUE = 128
+
+
+class _SameHostConnect(reconnect):
+    """websockets' connector, refusing a redirect to another host (websockets follows those)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        target = super().process_redirect(exc)
+        if isinstance(target, str):
+            try:
+                check_redirect(self.uri, target)
+            except RedirectRefusedError as refused:
+                return refused
+        return target
 
 
 class JetstreamSettings(ConnectorSettings):
@@ -58,6 +76,7 @@ class JetstreamSettings(ConnectorSettings):
     idle_timeout: Duration = timedelta(seconds=10)  # catch-up ends when the stream is quiet this long
     stall_timeout: Duration = timedelta(minutes=2)  # following, a stream quiet this long is reconnected
     connect_timeout: Duration = timedelta(seconds=10)
+    max_response_size: ByteSize = 1024**2  # an event is a few KB; a record can be up to 1 MB
     max_failures: int = Field(6, ge=1, le=100)
     profile_ttl: Duration = timedelta(days=1)
 
@@ -224,9 +243,6 @@ class JetstreamConnector(Connector):
         self.appview.close()
         self.refresh_http.close()
 
-    def pending_usage(self) -> Usage:
-        return self.appview.take_usage() + self.refresh_http.take_usage()
-
     def describe(self, domains: Sequence[Any]) -> str:
         return (
             f"follows the Bluesky post stream ({len(self.settings.endpoints)} Jetstream endpoint(s)) "
@@ -263,12 +279,7 @@ class JetstreamConnector(Connector):
                     return
                 if progress.cursor > before:
                     failures = 0
-                if outcome == "stalled":
-                    problem = f"no events for {settings.stall_timeout.total_seconds():.0f}s"
-                elif not received:
-                    problem = "the connection closed before sending anything"
-                elif progress.cursor <= before:
-                    problem = "the connection closed before sending anything new"
+                problem = self._problem(outcome, received, moved=progress.cursor > before)
             if not problem:  # a dropped connection that had moved the cursor on: reconnect, same endpoint,
                 # at once unless it keeps dropping soon after connecting (then back off, not hammer it)
                 quick_drops = quick_drops + 1 if self.context.monotonic() - opened < QUICK_DROP else 0
@@ -285,6 +296,19 @@ class JetstreamConnector(Connector):
             self.endpoint_index += 1  # fail over to the next endpoint
             delay = RetryPolicy(base=1.0, cap=60.0).delay(failures)
             self.context.sleep(min(max(delay, wait or 0.0), 300.0))
+
+    def _problem(self, outcome: str, received: int, *, moved: bool) -> str:
+        """What went wrong with a connection that ended (empty: nothing, it had moved the cursor on)."""
+        if outcome == "stalled":
+            return f"no events for {self.settings.stall_timeout.total_seconds():.0f}s"
+        if outcome == "too_large":
+            self.context.usage.count("retried_too_large")
+            return f"a message was larger than max_response_size ({self.settings.max_response_size} bytes)"
+        if not received:
+            return "the connection closed before sending anything"
+        if not moved:
+            return "the connection closed before sending anything new"
+        return ""
 
     def _start(self, request: FetchRequest) -> tuple[int, Progress, bool]:
         """Where to start reading: the saved cursor minus the overlap (resumed), else the lookback (or a
@@ -316,24 +340,26 @@ class JetstreamConnector(Connector):
         return position, progress, resumed
 
     def _connect(self, endpoint: str, position: int) -> Any:
-        from websockets.sync.client import connect
-
         url = f"{endpoint}?{urlencode({'wantedCollections': POST, 'cursor': position})}"
-        return connect(
+        connection = _SameHostConnect(
             url,
-            open_timeout=self.settings.connect_timeout.total_seconds(),
+            open_timeout=self.settings.connect_timeout.total_seconds(),  # TCP, TLS and upgrade, all told
             close_timeout=2,
-            max_size=2**22,
-            max_queue=1024,  # about 1 MB: a cushion while a page is stored, and room to finish a close handshake
+            ping_interval=PING_INTERVAL,  # a connection that stops answering pings is dropped, not waited on
+            ping_timeout=PING_INTERVAL,
+            max_size=self.settings.max_response_size,  # per message, decompressed
+            max_queue=FRAME_QUEUE,
             user_agent_header=self.context.user_agent,
-        )
+        ).connect()
+        connection.pending_legacy_warning = False  # used as a plain connection, as websockets' connect() is
+        return connection
 
     def _read(
         self, connection: Any, handler: StreamHandler, progress: Progress, request: FetchRequest, now_us: int
     ) -> Generator[Page, None, tuple[str, int]]:
         """Read one connection until the live edge or a quiet spell (catch-up), shutdown, a stall or a drop.
 
-        Returns (``done`` | ``dropped`` | ``stalled``, messages received).
+        Returns (``done`` | ``dropped`` | ``too_large`` | ``stalled``, messages received).
         """
         from websockets.exceptions import ConnectionClosed
 
@@ -356,7 +382,8 @@ class JetstreamConnector(Connector):
             except ConnectionClosed as exc:
                 self.log.info("Jetstream connection closed (%s); resuming from the cursor", exc)
                 yield self.page(handler, progress)
-                return "dropped", received
+                too_large = exc.sent is not None and exc.sent.code == 1009  # we refused an oversized message
+                return ("too_large" if too_large else "dropped"), received
             else:
                 received += 1
                 last_message = time.monotonic()
@@ -397,7 +424,7 @@ class JetstreamConnector(Connector):
             "stream",
             mentions,
             cursor=self.make_cursor(state),
-            usage=self.appview.take_usage(items_read=events),
+            usage=self.context.usage.take(items_read=events),
             gaps=progress.gaps,
             deleted=deleted,
             skipped=len(problems),
@@ -413,7 +440,7 @@ class JetstreamConnector(Connector):
             return self.refresh_http.get_json(f"/xrpc/{nsid}", params)
 
         yield from refresh_pages(
-            platform_ids, query, self.context.clock, self.refresh_http.take_requests, self.profiles
+            platform_ids, query, self.context.clock, self.context.usage.take, self.profiles
         )
 
 

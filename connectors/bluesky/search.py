@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.bluesky.appview import GET_POSTS, GET_PROFILES, Profiles, post_view_mentions, refresh_pages
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
 from tracker.errors import ConnectorError
 from tracker.record import RecordError, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, Duration
@@ -108,12 +108,6 @@ class BlueskyConnector(Connector):
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-    def pending_usage(self) -> Usage:
-        return Usage(requests=self._take_requests())
-
-    def _take_requests(self) -> int:
-        return self._client.take_requests() if self._client is not None else 0
 
     def mode(self) -> str:
         if self._rejected_at() is None:
@@ -251,7 +245,7 @@ class BlueskyConnector(Connector):
                 state["since"] = marker
             yield Page(
                 key, mentions, cursor=self.make_cursor(state),
-                usage=Usage(requests=self._take_requests(), items_read=len(posts)),
+                usage=self.context.usage.take(items_read=len(posts)),
                 skipped=len(problems), problems=problems,
             )  # fmt: skip
             if finished:
@@ -291,7 +285,7 @@ class BlueskyConnector(Connector):
     def refresh(self, platform_ids: Sequence[str]) -> Iterator[Page]:
         """Current metrics through ``getPosts``; posts it no longer returns are deleted."""
         yield from refresh_pages(
-            platform_ids, self._query, self.context.clock, self._take_requests, self.profiles
+            platform_ids, self._query, self.context.clock, self.context.usage.take, self.profiles
         )
 
 

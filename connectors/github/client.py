@@ -45,7 +45,6 @@ class GitHubClient:
         self.context = context
         self.max_wait = max_wait
         self.limits: dict[str, tuple[int, float]] = {}  # resource -> (remaining, reset as a Unix time)
-        self._waited = 0
         self.http = HttpClient(
             base_url,
             context,
@@ -63,10 +62,7 @@ class GitHubClient:
 
     def take_usage(self, items_read: int = 0) -> Usage:
         """Requests since the last call, with the rate-limit waits counted as ``waited_rate_limit``."""
-        usage = self.http.take_usage(items_read)
-        if self._waited:
-            usage, self._waited = usage + Usage(counters={"waited_rate_limit": self._waited}), 0
-        return usage
+        return self.context.usage.take(items_read)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET ``path`` (relative to the API base URL); raises NotFoundError for 404/410."""
@@ -95,7 +91,7 @@ class GitHubClient:
                 f"{why}: the reset is {seconds:.0f}s away, longer than max_rate_limit_wait "
                 f"({self.max_wait:.0f}s); the next pass will go on from here"
             )
-        self._waited += 1
+        self.context.usage.count("waited_rate_limit")
         self.context.sleep(seconds)
 
     def _observe(self, response: httpx.Response) -> None:

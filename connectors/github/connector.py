@@ -31,7 +31,7 @@ from connectors.github.issues import (
     repository_of,
 )
 from connectors.github.search import EPOCH, KINDS, RESULT_CAP, Window, next_window, query, stamp, whole_second
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
 from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
@@ -81,9 +81,6 @@ class GitHubConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
-
-    def pending_usage(self) -> Usage:
-        return self.client.take_usage()
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         what = "issues and pull requests" if self.settings.pull_requests else "issues"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from connectors.lemmy.views import community_key, is_gone, normalize_comment, normalize_post
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
 from tracker.errors import AuthError, ConnectorError
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError, format_utc, parse_iso
@@ -71,12 +71,6 @@ class LemmyConnector(Connector):
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
-
-    def pending_usage(self) -> Usage:
-        usage = Usage()
-        for client in self.clients.values():
-            usage = usage + client.take_usage()
-        return usage
 
     def kinds(self) -> list[str]:
         return (

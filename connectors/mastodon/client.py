@@ -51,7 +51,6 @@ class MastodonClient:
         self.max_wait = max_wait
         self._remaining: int | None = None
         self._reset: float | None = None
-        self._waited = 0
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = HttpClient(base_url, context, timeout=timeout, headers=headers, on_response=self._observe)
 
@@ -59,10 +58,7 @@ class MastodonClient:
         self.http.close()
 
     def take_usage(self, items_read: int = 0) -> Usage:
-        usage = self.http.take_usage(items_read)
-        if self._waited:
-            usage, self._waited = usage + Usage(counters={"waited_rate_limit": self._waited}), 0
-        return usage
+        return self.context.usage.take(items_read)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         for _ in range(MAX_LIMIT_WAITS):
@@ -85,7 +81,7 @@ class MastodonClient:
                 f"{self.base_url}: {why} for another {seconds:.0f}s, longer than max_rate_limit_wait "
                 f"({self.max_wait:.0f}s); the next pass will go on from here"
             )
-        self._waited += 1
+        self.context.usage.count("waited_rate_limit")
         self.context.sleep(seconds)
 
     def _observe(self, response: httpx.Response) -> None:

@@ -29,7 +29,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.mastodon.client import MastodonClient
 from connectors.mastodon.statuses import arrival, normalize_status, snowflake_at
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
 from tracker.errors import AuthError, ConnectorError
 from tracker.record import Mention, RecordError, format_utc, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration, parse_base_url
@@ -112,12 +112,6 @@ class MastodonConnector(Connector):
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
-
-    def pending_usage(self) -> Usage:
-        usage = Usage()
-        for client in self.clients.values():
-            usage = usage + client.take_usage()
-        return usage
 
     def timeline(self, instance: str) -> str | None:
         """``local``, ``federated`` or None: the public timeline read on ``instance``."""

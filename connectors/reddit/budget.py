@@ -30,7 +30,6 @@ class RequestBudget:
         self.per_minute = per_minute
         self.context = context
         self.max_wait = max_wait
-        self._waits = 0
         self._sent: deque[float] = deque(maxlen=per_minute)
         self._blocked_until: float | None = None
 
@@ -49,16 +48,11 @@ class RequestBudget:
                 f"({self.max_wait:.0f}s); the next pass resumes from the cursor"
             )
         if wait > 0:
-            self._waits += 1
+            self.context.usage.count("rate_limit_waits")
             log.info("Reddit request budget used up; waiting %.0fs", wait)
             self.context.sleep(wait)
         self._blocked_until = None
         self._sent.append(now + max(wait, 0.0))
-
-    def take_waits(self) -> int:
-        """How many times a request had to wait since the last call (a usage counter)."""
-        count, self._waits = self._waits, 0
-        return count
 
     def note(self, headers: Mapping[str, str]) -> None:
         """Read Reddit's ``x-ratelimit-*`` headers: a used-up window blocks requests until it resets."""

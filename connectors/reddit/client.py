@@ -1,9 +1,10 @@
 """Reddit's OAuth API through praw (read-only, client credentials), made safe to run unattended.
 
-praw is given a requestor of ours (its documented ``requestor_class`` hook). The :class:`Transport` behind it
-puts a timeout on every request, spends the connector's one :class:`RequestBudget`, retries 429, 5xx,
-timeouts and malformed answers a bounded number of times with every wait through ``context.sleep``, and turns
-rejected credentials into :class:`~tracker.errors.AuthError`. It keeps the ``x-ratelimit-*`` headers to itself,
+praw is given a requestor of ours (its documented ``requestor_class`` hook) and a guarded session (total
+deadline, size cap, no redirect to another host: :mod:`tracker.http_requests`). The :class:`Transport` behind
+it spends the connector's one :class:`RequestBudget`, classifies 429, 5xx, timeouts and malformed answers as
+transient for :class:`tracker.retry.Retrier` (every wait through ``context.sleep``), and turns rejected
+credentials into :class:`~tracker.errors.AuthError`. It keeps the ``x-ratelimit-*`` headers to itself,
 so prawcore's limiter (which would ``time.sleep`` through a shutdown) never waits, and it keeps each listed
 thing's JSON so records are made from the payload exactly as Reddit sent it.
 
@@ -16,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import praw
 import prawcore
@@ -27,8 +28,10 @@ from connectors.reddit.budget import RATE_HEADERS, RequestBudget
 from connectors.reddit.sources import Item, SourceRefusedError
 from connectors.reddit.things import created_of, fullname_of
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
-from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.errors import AuthError, ConnectorError, RedirectRefusedError, ResponseLimitError
+from tracker.http_requests import GuardedSession
+from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
+from tracker.transport import check_redirect
 
 log = logging.getLogger("tracker.connectors.reddit")
 
@@ -43,7 +46,8 @@ class TokenRejectedError(ConnectorError):
 
 
 class Transport:
-    """Sends praw's requests: budget, timeout, bounded retries, rate-limit headers and payloads kept."""
+    """Sends praw's requests through a guarded session: budget, Reddit's faults classified for the one retry
+    policy, rate-limit headers and payloads kept."""
 
     def __init__(
         self,
@@ -58,15 +62,13 @@ class Transport:
         self.context = context
         self.budget = budget
         self.timeout = (CONNECT_TIMEOUT, timeout)
-        self.retry = retry or RetryPolicy()
-        self.sent = 0
-        self._reported = 0
+        self.retrier = Retrier(
+            context,
+            retry or RetryPolicy(max_wait=budget.max_wait),
+            log=log,
+            max_wait_name="max_rate_limit_wait",
+        )
         self.payloads: OrderedDict[str, Any] = OrderedDict()
-
-    def take_requests(self) -> int:
-        """Requests sent since the last call."""
-        count, self._reported = self.sent - self._reported, self.sent
-        return count
 
     def payload(self, fullname: str) -> Any:
         """The ``{"kind", "data"}`` JSON of a thing in a recent listing, or None."""
@@ -77,37 +79,29 @@ class Transport:
         is_token = url.startswith(self.token_url)
         what = "access token request" if is_token else f"{method.upper()} {urlsplit(url).path}"
         kwargs["timeout"] = self.timeout
-        reason = ""
-        for attempt in range(1, self.retry.attempts + 1):
+
+        def attempt() -> requests.Response:
             self.budget.acquire()
-            self.sent += 1
             try:
                 response = session.request(method, url, **kwargs)
+            except ResponseLimitError as exc:
+                raise TransientError(str(exc), exc.counter) from None
             except requests.Timeout:
-                reason, wait = f"no answer within {self.timeout[1]:.0f}s", None
+                raise TransientError(f"no answer within {self.timeout[1]:.0f}s", "retried_timeout") from None
             except requests.RequestException as exc:
-                reason, wait = f"connection failed: {type(exc).__name__}: {str(exc)[:200]}", None
-            else:
-                self.budget.note(response.headers)
-                for header in RATE_HEADERS:
-                    response.headers.pop(header, None)
-                verdict = self._judge(response, is_token, what)
-                if verdict is None:
-                    return response
-                reason, wait = verdict
-            if attempt == self.retry.attempts:
-                break
-            delay = wait if wait is not None else self.retry.delay(attempt)
-            log.warning(
-                "Reddit %s: %s; retry %d/%d in %.0fs", what, reason, attempt, self.retry.attempts - 1, delay
-            )
-            self.budget.block_for(delay)
-        raise ConnectorError(f"Reddit {what}: {reason}; gave up after {self.retry.attempts} attempts")
+                raise TransientError(
+                    f"connection failed: {type(exc).__name__}: {str(exc)[:200]}", "retried_connection"
+                ) from None
+            self.budget.note(response.headers)
+            for header in RATE_HEADERS:
+                response.headers.pop(header, None)
+            self._judge(response, is_token, what)
+            return response
 
-    def _judge(
-        self, response: requests.Response, is_token: bool, what: str
-    ) -> tuple[str, float | None] | None:
-        """None when prawcore may have the answer; else why to retry and how long to wait first."""
+        return self.retrier.call(f"Reddit {what}", attempt)
+
+    def _judge(self, response: requests.Response, is_token: bool, what: str) -> None:
+        """Return when prawcore may have the answer; raise TransientError for what a retry may fix."""
         status = response.status_code
         if status == 403 and "html" in response.headers.get("Content-Type", ""):
             raise ConnectorError(
@@ -121,26 +115,35 @@ class Transport:
             )
         if status == 429:
             wait = parse_retry_after(response.headers.get("Retry-After"))
-            return "rate limited (HTTP 429)", wait
+            raise TransientError("rate limited (HTTP 429)", "retried_429", wait)
+        location = response.headers.get("Location")
+        if 300 <= status < 400 and location:  # prawcore never follows; a foreign target is said as such
+            try:
+                check_redirect(str(response.url), urljoin(str(response.url), location))
+            except RedirectRefusedError as exc:
+                if is_token:
+                    raise
+                raise SourceRefusedError(f"Reddit {what}: {exc}") from None
         if status >= 500 or status == 408:
-            return f"HTTP {status} from Reddit", None
+            raise TransientError(f"HTTP {status} from Reddit", "retried_5xx")
         if status == 401:
             raise TokenRejectedError(f"Reddit {what}: the access token was rejected (HTTP 401)")
         if status != 200:
-            return None  # prawcore raises what it means (404 NotFound, 403 Forbidden, 302 Redirect, ...)
+            return  # prawcore raises what it means (404 NotFound, 403 Forbidden, 302 Redirect, ...)
         try:
             body = response.json()
         except ValueError:
-            return "the response was not valid JSON", None
+            raise TransientError("the response was not valid JSON", "retried_bad_json") from None
         if is_token:
-            return _token_problem(body)
-        return self._keep_payloads(body)
+            _check_token(body)
+        else:
+            self._keep_payloads(body)
 
-    def _keep_payloads(self, body: Any) -> tuple[str, None] | None:
-        """Keep each thing of a listing by fullname; a problem when ``body`` is no listing."""
+    def _keep_payloads(self, body: Any) -> None:
+        """Keep each thing of a listing by fullname; TransientError when ``body`` is no listing."""
         children = _children(body)
         if children is None:
-            return "the response was not a Reddit listing", None
+            raise TransientError("the response was not a Reddit listing", "retried_malformed")
         for child in children:
             name = fullname_of(child.get("kind"), child.get("data"))
             if name is not None:
@@ -148,7 +151,6 @@ class Transport:
                 self.payloads.move_to_end(name)
         while len(self.payloads) > KEPT_PAYLOADS:
             self.payloads.popitem(last=False)
-        return None
 
 
 class RoutedRequestor(Requestor):
@@ -253,7 +255,7 @@ class RedditApi:
         raise AssertionError("unreachable")
 
     def _build(self) -> praw.Reddit:
-        self._session = requests.Session()
+        self._session = GuardedSession(self.transport.context, self.transport.timeout[1])
         reddit = praw.Reddit(
             "DEFAULT",  # not $praw_site: everything comes from the tracker's config
             **self._options,
@@ -269,16 +271,15 @@ class RedditApi:
         return reddit
 
 
-def _token_problem(body: Any) -> tuple[str, None] | None:
-    """None for an access token; a problem to retry for a malformed answer; AuthError for a refusal."""
+def _check_token(body: Any) -> None:
+    """Return for an access token; TransientError for a malformed answer; AuthError for a refusal."""
     if not isinstance(body, dict):
-        return "the token response was not a JSON object", None
+        raise TransientError("the token response was not a JSON object", "retried_malformed")
     if body.get("error") or not body.get("access_token"):
         raise AuthError(
             f"Reddit refused an access token ({body.get('error') or 'none given'}); check client_id and "
             'client_secret, and that the app is a "script" or "web" app'
         )
-    return None
 
 
 def _children(body: Any) -> list[Mapping[str, Any]] | None:

@@ -34,7 +34,7 @@ from connectors.reddit.sources import (
     read_listing,
 )
 from connectors.reddit.things import is_gone, normalize_thing
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
 from tracker.errors import ConnectorError
 from tracker.record import RecordError
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
@@ -208,9 +208,6 @@ class RedditConnector(Connector):
             self._feeds.close()
         self._api = self._transport = self._feeds = None
 
-    def pending_usage(self) -> Usage:
-        return self._usage(0)
-
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         matcher = DomainMatcher((domain.name, domain.include_subdomains) for domain in request.domains)
         refused: list[str] = []
@@ -235,7 +232,7 @@ class RedditConnector(Connector):
                     convert,
                     started_at=request.started_at,
                     max_items=self.settings.max_items,
-                    usage=self._usage,
+                    usage=self.context.usage.take,
                     cursor=self.make_cursor,
                     what=source.what,
                 )
@@ -274,7 +271,7 @@ class RedditConnector(Connector):
             yield Page(
                 "refresh",
                 converted.mentions,
-                usage=self._usage(len(items)),
+                usage=self.context.usage.take(len(items)),
                 deleted=converted.deleted,
                 skipped=len(converted.problems),
                 problems=converted.problems,
@@ -381,17 +378,3 @@ class RedditConnector(Connector):
                 budget=self._request_budget(),
             )
         return self._feeds
-
-    def _usage(self, items_read: int) -> Usage:
-        """Requests (and rate-limit waits) since the last page, and the items it read."""
-        waits = self._budget.take_waits() if self._budget is not None else 0
-        counters = {"rate_limit_waits": waits} if waits else {}
-        return Usage(requests=self._take_requests(), items_read=items_read, counters=counters)
-
-    def _take_requests(self) -> int:
-        count = 0
-        if self._transport is not None:
-            count += self._transport.take_requests()
-        if self._feeds is not None:
-            count += self._feeds.take_requests()
-        return count

@@ -23,10 +23,11 @@ from connectors.reddit.budget import RequestBudget
 from connectors.reddit.sources import Item
 from connectors.reddit.things import GONE_TEXTS, REDDIT
 from tracker.connector import ConnectorContext
-from tracker.errors import ConnectorError
+from tracker.errors import ConnectorError, ResponseLimitError
 from tracker.record import Link, Mention, Metrics, RecordError, parse_iso, raw_json
-from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
 from tracker.textlinks import html_links, html_to_text, urls_in_text
+from tracker.transport import guarded_client
 
 log = logging.getLogger("tracker.connectors.reddit")
 
@@ -45,7 +46,8 @@ ANTI_BOT = (
 
 
 class FeedClient:
-    """GETs Atom feeds from ``feed_base_url`` with a timeout, the request budget and bounded retries."""
+    """GETs Atom feeds from ``feed_base_url`` through a guarded client, within the request budget; Reddit's
+    faults classified for the one retry policy."""
 
     def __init__(
         self,
@@ -59,71 +61,59 @@ class FeedClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
-        self.retry = retry or RetryPolicy()
-        self.sent = 0
-        self._reported = 0
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"User-Agent": user_agent, "Accept": "application/atom+xml"},
-            follow_redirects=True,
+        self.retrier = Retrier(
+            context,
+            retry or RetryPolicy(max_wait=budget.max_wait),
+            log=log,
+            max_wait_name="max_rate_limit_wait",
+        )
+        self._client = guarded_client(
+            context, timeout, headers={"User-Agent": user_agent, "Accept": "application/atom+xml"}
         )
 
     def close(self) -> None:
         self._client.close()
 
-    def take_requests(self) -> int:
-        """Requests sent since the last call."""
-        count, self._reported = self.sent - self._reported, self.sent
-        return count
-
     def entries(self, path: str, params: Mapping[str, Any]) -> list[Item]:
         """The entries of one feed page, newest first."""
         url = self.base_url + path
-        reason, status = "", 0
-        for attempt in range(1, self.retry.attempts + 1):
+        statuses: list[int] = []
+
+        def attempt() -> list[Item]:
             self.budget.acquire()
-            self.sent += 1
-            wait: float | None = None
             try:
                 response = self._client.get(url, params=dict(params))
+            except ResponseLimitError as exc:
+                raise TransientError(str(exc), exc.counter) from None
             except httpx.TimeoutException:
-                reason = "no answer in time"
+                raise TransientError("no answer in time", "retried_timeout") from None
             except httpx.TransportError as exc:
-                reason = f"connection failed: {type(exc).__name__}"
-            else:
-                status = response.status_code
-                if status == 403:
-                    raise ConnectorError(f"{path}: " + ANTI_BOT.format(status=403))
-                if status == 429:
-                    reason, wait = (
-                        "rate limited (HTTP 429)",
-                        parse_retry_after(response.headers.get("Retry-After")),
-                    )
-                elif status >= 500:
-                    reason = f"HTTP {status} from Reddit"
-                elif status >= 400:
-                    hint = "; check feed_base_url" if status == 404 else ""
-                    raise ConnectorError(f"Reddit feed {path}: HTTP {status}{hint}")
-                else:
-                    try:
-                        return parse_feed(response.content)
-                    except FeedError as exc:
-                        reason = str(exc)
-            if attempt == self.retry.attempts:
-                break
-            delay = wait if wait is not None else self.retry.delay(attempt)
-            log.warning(
-                "Reddit feed %s: %s; retry %d/%d in %.0fs",
-                path,
-                reason,
-                attempt,
-                self.retry.attempts - 1,
-                delay,
-            )
-            self.budget.block_for(delay)
-        if status == 429:
-            raise ConnectorError(f"{path}: " + ANTI_BOT.format(status=429))
-        raise ConnectorError(f"Reddit feed {path}: {reason}; gave up after {self.retry.attempts} attempts")
+                raise TransientError(
+                    f"connection failed: {type(exc).__name__}", "retried_connection"
+                ) from None
+            status = response.status_code
+            statuses.append(status)
+            if status == 403:
+                raise ConnectorError(f"{path}: " + ANTI_BOT.format(status=403))
+            if status == 429:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                raise TransientError("rate limited (HTTP 429)", "retried_429", wait)
+            if status >= 500:
+                raise TransientError(f"HTTP {status} from Reddit", "retried_5xx")
+            if status >= 400:
+                hint = "; check feed_base_url" if status == 404 else ""
+                raise ConnectorError(f"Reddit feed {path}: HTTP {status}{hint}")
+            try:
+                return parse_feed(response.content)
+            except FeedError as exc:
+                raise TransientError(str(exc), "retried_malformed") from None
+
+        try:
+            return self.retrier.call(f"Reddit feed {path}", attempt)
+        except ConnectorError:
+            if statuses and statuses[-1] == 429:  # throttled to the end: say what that means
+                raise ConnectorError(f"{path}: " + ANTI_BOT.format(status=429)) from None
+            raise
 
 
 class FeedError(ValueError):

@@ -2,10 +2,11 @@
 
 tweepy sends every request to a hard-coded ``https://api.twitter.com`` without a timeout, and its own
 rate-limit wait sleeps uninterruptibly (and retries at once when the reset header is missing). So the client
-gets a :class:`RoutedSession`: it sends tweepy's requests to the configured ``api_base_url`` (the production
-path, not a test hook), puts a timeout on each, and keeps each endpoint's rate-limit headers. :class:`XApi`
-retries transient faults with backoff, waits out rate limits through ``context.sleep`` (capped) and turns
-rejected credentials into :class:`~tracker.errors.AuthError`.
+gets a :class:`RoutedSession`, a guarded session (total deadline, size cap, no redirect to another host, see
+:mod:`tracker.http_requests`) that sends tweepy's requests to the configured ``api_base_url`` (the
+production path, not a test hook) and keeps each endpoint's rate-limit headers. :class:`XApi` classifies
+X's faults; :class:`tracker.retry.Retrier` retries the transient ones, waiting out rate limits through
+``context.sleep`` (capped by ``max_rate_limit_wait``).
 
 Only import this module lazily: it imports ``requests`` (and, when a client is built, tweepy).
 """
@@ -21,8 +22,9 @@ from urllib.parse import urlsplit
 import requests
 
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
-from tracker.retry import RetryPolicy, parse_retry_after
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.http_requests import GuardedSession
+from tracker.retry import Retrier, RetryPolicy, TransientError, number, parse_retry_after, until
 
 log = logging.getLogger("tracker.connectors.x")
 
@@ -36,14 +38,13 @@ EXPANSIONS = ("author_id",)  # referenced posts would be billed; kind and parent
 CONNECT_TIMEOUT = 10.0
 
 
-class RoutedSession(requests.Session):
-    """A requests session that sends ``api.twitter.com`` requests to ``base_url``, each with a timeout."""
+class RoutedSession(GuardedSession):
+    """A guarded session that sends ``api.twitter.com`` requests to ``base_url``, each with a timeout."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__()
+    def __init__(self, base_url: str, context: ConnectorContext, timeout: float) -> None:
+        super().__init__(context, timeout)
         self.base_url = base_url.rstrip("/")
         self.timeout = (CONNECT_TIMEOUT, timeout)
-        self.sent = 0
         self.last_headers: Mapping[str, str] = {}
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
@@ -52,7 +53,6 @@ class RoutedSession(requests.Session):
             url = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        self.sent += 1
         self.last_headers = {}
         response = super().request(method, url, *args, **kwargs)
         self.last_headers = response.headers
@@ -68,7 +68,7 @@ class XRequestError(ConnectorError):
 
 
 class XApi:
-    """Search and lookup calls with bounded retries; counts requests for usage."""
+    """Search and lookup calls; X's faults classified for the one retry policy."""
 
     def __init__(
         self,
@@ -84,22 +84,18 @@ class XApi:
 
         self.context = context
         self.max_wait = max_wait
-        self.retry = retry or RetryPolicy()
-        self.rate_limit_backoff = RetryPolicy(attempts=self.retry.attempts, base=15.0, cap=300.0)
-        self.session = RoutedSession(base_url, timeout)
+        self.retrier = Retrier(
+            context, retry or RetryPolicy(max_wait=max_wait), log=log, max_wait_name="max_rate_limit_wait"
+        )
+        self.rate_limit_backoff = RetryPolicy(base=15.0, cap=300.0)
+        self.session = RoutedSession(base_url, context, timeout)
         self.client = tweepy.Client(bearer_token=bearer_token, return_type=dict, wait_on_rate_limit=False)
         self.client.session = self.session
         self.client.user_agent = f"{context.user_agent} {self.client.user_agent}"
-        self._reported = 0
         self._resets: dict[str, float] = {}  # endpoint -> when its used-up rate limit resets (epoch)
 
     def close(self) -> None:
         self.session.close()
-
-    def take_requests(self) -> int:
-        """Requests sent since the last call."""
-        count, self._reported = self.session.sent - self._reported, self.session.sent
-        return count
 
     def search(self, query: str, bounds: Mapping[str, str], next_token: str | None) -> dict[str, Any]:
         """One page of ``search_recent_tweets``, newest first."""
@@ -132,94 +128,76 @@ class XApi:
         )
 
     def _call(self, endpoint: str, call: Callable[[], Any]) -> dict[str, Any]:
-        reason = ""
-        for attempt in range(1, self.retry.attempts + 1):
+        tries = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal tries
+            tries += 1
             self._wait_for_reset(endpoint)
-            wait: float | None = None
             try:
                 payload = call()
             except Exception as exc:
-                reason, wait = self._transient(exc, endpoint, attempt)
-            else:
-                self._note_rate_limit(endpoint)
-                if isinstance(payload, dict) and _well_formed(payload):
-                    return payload
-                reason = "the response was not an X API v2 object"
-            if attempt == self.retry.attempts:
-                break
-            delay = wait if wait is not None else self.retry.delay(attempt)
-            log.warning(
-                "X %s: %s; retry %d/%d in %.0fs", endpoint, reason, attempt, self.retry.attempts - 1, delay
-            )
-            self.context.sleep(delay)
-        raise ConnectorError(f"X {endpoint}: {reason}; gave up after {self.retry.attempts} attempts")
+                raise self._classify(exc, endpoint, tries) from None
+            self._note_rate_limit(endpoint)
+            if isinstance(payload, dict) and _well_formed(payload):
+                return payload
+            raise TransientError("the response was not an X API v2 object", "retried_malformed")
 
-    def _transient(self, exc: Exception, endpoint: str, attempt: int) -> tuple[str, float | None]:
-        """Why a call failed and how long to wait before retrying; raises what retrying cannot fix."""
+        return self.retrier.call(f"X {endpoint}", attempt)
+
+    def _classify(self, exc: Exception, endpoint: str, tries: int) -> Exception:
+        """What a failed call means: TransientError for what a retry may fix, else the error to raise."""
         import tweepy
 
         if isinstance(exc, (tweepy.Unauthorized, tweepy.Forbidden)):
-            raise AuthError(
+            return AuthError(
                 f"X answered HTTP {exc.response.status_code} to the {endpoint}: {_detail(exc)}; check "
                 "bearer_token (the Bearer Token of an X app in a project with API access)"
-            ) from None
+            )
         if isinstance(exc, tweepy.TooManyRequests):
             if _problem_type(exc).endswith("usage-capped"):
-                raise ConnectorError(
+                return ConnectorError(
                     f"X refused the {endpoint}: {_detail(exc)}; the app's usage cap is reached"
-                ) from None
-            return "rate limited (HTTP 429)", self._rate_limit_wait(exc.response.headers, attempt)
+                )
+            reset = number(exc.response.headers.get("x-rate-limit-reset"))
+            reason = f"rate limit used up until {_clock_time(reset)}" if reset is not None else "rate limited"
+            return TransientError(
+                f"{reason} (HTTP 429)", "retried_429", self._rate_limit_wait(exc.response.headers, tries)
+            )
         if isinstance(exc, tweepy.BadRequest):
-            raise XRequestError(f"X rejected the {endpoint}: {_detail(exc)}", _parameters(exc)) from None
+            return XRequestError(f"X rejected the {endpoint}: {_detail(exc)}", _parameters(exc))
         if isinstance(exc, tweepy.TwitterServerError):
-            return f"HTTP {exc.response.status_code} from X", None
+            return TransientError(f"HTTP {exc.response.status_code} from X", "retried_5xx")
         if isinstance(exc, tweepy.HTTPException):
             status = exc.response.status_code
             hint = "; check api_base_url" if status == 404 else ""
-            raise ConnectorError(
-                f"X answered HTTP {status} to the {endpoint}: {_detail(exc)}{hint}"
-            ) from None
+            return ConnectorError(f"X answered HTTP {status} to the {endpoint}: {_detail(exc)}{hint}")
+        if isinstance(exc, ResponseLimitError):
+            return TransientError(str(exc), exc.counter)
         if isinstance(exc, requests.JSONDecodeError):
-            return "the response was not valid JSON", None
+            return TransientError("the response was not valid JSON", "retried_bad_json")
         if isinstance(exc, requests.Timeout):
-            return f"no answer within {self.session.timeout[1]:.0f}s", None
+            return TransientError(f"no answer within {self.session.timeout[1]:.0f}s", "retried_timeout")
         if isinstance(exc, requests.RequestException):
-            return f"connection failed: {type(exc).__name__}", None
+            return TransientError(f"connection failed: {type(exc).__name__}", "retried_connection")
         if isinstance(exc, ValueError):  # e.g. a rate-limit header that is not a number
-            return f"malformed response ({exc})", None
-        raise exc
+            return TransientError(f"malformed response ({exc})", "retried_malformed")
+        return exc
 
-    def _rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> float:
-        """Until the window resets (header ``x-rate-limit-reset``), else a growing backoff; capped."""
-        reset = _number(headers.get("x-rate-limit-reset"))
+    def _rate_limit_wait(self, headers: Mapping[str, str], tries: int) -> float:
+        """Until the window resets (header ``x-rate-limit-reset``), else Retry-After, else a growing backoff."""
+        reset = number(headers.get("x-rate-limit-reset"))
         if reset is not None:
-            return self._until(reset)
+            return until(reset, self.context.clock())
         wait = parse_retry_after(headers.get("retry-after"))
-        if wait is None:
-            return self.rate_limit_backoff.delay(attempt)
-        if wait > self.max_wait:
-            raise ConnectorError(
-                f"X rate limit: retry in {wait:.0f}s, later than max_rate_limit_wait ({self.max_wait:.0f}s); "
-                "the next pass resumes from the cursor"
-            )
-        return wait
-
-    def _until(self, reset: float) -> float:
-        """Seconds to wait for a rate-limit window that resets at ``reset`` (epoch), plus a second of slack."""
-        remaining = reset - self.context.clock().timestamp()
-        if remaining > self.max_wait:
-            raise ConnectorError(
-                f"X rate limit used up until {_clock_time(reset)}, later than max_rate_limit_wait "
-                f"({self.max_wait:.0f}s); the next pass resumes from the cursor"
-            )
-        return max(0.0, remaining) + 1.0
+        return wait if wait is not None else self.rate_limit_backoff.delay(tries)
 
     def _note_rate_limit(self, endpoint: str) -> None:
         """Remember when an endpoint's limit resets if this response used it up."""
         headers = self.session.last_headers
         remaining, reset = (
-            _number(headers.get("x-rate-limit-remaining")),
-            _number(headers.get("x-rate-limit-reset")),
+            number(headers.get("x-rate-limit-remaining")),
+            number(headers.get("x-rate-limit-reset")),
         )
         if remaining is not None and remaining <= 0 and reset is not None:
             self._resets[endpoint] = reset
@@ -231,7 +209,12 @@ class XApi:
         if reset is None or reset <= self.context.clock().timestamp():
             self._resets.pop(endpoint, None)
             return
-        wait = self._until(reset)
+        wait = until(reset, self.context.clock())
+        if wait - 1.0 > self.max_wait:  # the second of slack is not the server's wish
+            raise ConnectorError(
+                f"X rate limit used up until {_clock_time(reset)}, later than max_rate_limit_wait "
+                f"({self.max_wait:.0f}s); the next pass resumes from the cursor"
+            )
         log.info("X %s: rate limit used up; waiting %.0fs for it to reset", endpoint, wait)
         self.context.sleep(wait)
         self._resets.pop(endpoint, None)
@@ -278,13 +261,6 @@ def _parameters(exc: Any) -> frozenset[str]:
             if error.get("parameter"):
                 names.add(str(error["parameter"]))
     return frozenset(names)
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _clock_time(epoch: float) -> str:

@@ -36,7 +36,7 @@ from connectors.x.search import (
     valid_bounds,
     window_edges,
 )
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
 from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration, format_duration
@@ -107,7 +107,6 @@ class XConnector(Connector):
         if self.settings.refresh:
             self.refresh_kinds = REFRESH_KINDS
         self._api: XApi | None = None
-        self._pending = Usage()
 
     @property  # the ceiling follows the configured prices
     def max_page_cost_usd(self) -> float:  # type: ignore[override]
@@ -137,9 +136,6 @@ class XConnector(Connector):
 
     def monthly_budget_usd(self) -> float | None:
         return self.settings.monthly_budget_usd
-
-    def pending_usage(self) -> Usage:
-        return self._take_usage()
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         queries = plan_queries(domains, {}, self.settings.max_query_length)
@@ -218,7 +214,7 @@ class XConnector(Connector):
                 key,
                 mentions,
                 cursor=self.make_cursor(dict(state)),
-                usage=self._take_usage(),
+                usage=self.context.usage.take(),
                 gaps=tuple(current.gaps),
                 skipped=skipped,
                 problems=problems,
@@ -326,7 +322,7 @@ class XConnector(Connector):
             yield Page(
                 "refresh",
                 mentions,
-                usage=self._take_usage(),
+                usage=self.context.usage.take(),
                 deleted=deleted,
                 skipped=skipped,
                 problems=problems,
@@ -340,13 +336,7 @@ class XConnector(Connector):
         users = list(users_by_id(payload))
         if not posts and not users:
             return
-        usage = self.ledger.charge(posts, users, self.prices, self.context.clock())
-        self._pending = self._pending + usage
-
-    def _take_usage(self) -> Usage:
-        requests = self._api.take_requests() if self._api is not None else 0
-        usage, self._pending = self._pending + Usage(requests=requests), Usage()
-        return usage
+        self.context.usage.add(self.ledger.charge(posts, users, self.prices, self.context.clock()))
 
     def _normalize(self, payload: Mapping[str, Any]) -> tuple[list[Mention], int, list[str]]:
         users = users_by_id(payload)

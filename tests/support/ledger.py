@@ -28,15 +28,11 @@ class LedgerConnector(SyntheticConnector):
     Settings = LedgerSettings
     settings: LedgerSettings
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._pending = Usage()
-
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         for number, page in enumerate(super().fetch(request)):
             usage = self.charge([mention.platform_id for mention in page.mentions])
             if number == self.settings.fail_after:
-                self._pending = usage
+                self.context.usage.add(usage)  # reported with the failed pass's run
                 raise ConnectorError("the connection dropped after a paid read")
             yield replace(page, usage=usage)
 
@@ -47,7 +43,3 @@ class LedgerConnector(SyntheticConnector):
         for key in new:
             self.context.state.set(key, True)
         return Usage(requests=1, items_read=len(post_ids), cost_usd=PRICE * len(new))
-
-    def pending_usage(self) -> Usage:
-        usage, self._pending = self._pending, Usage()
-        return usage

@@ -322,7 +322,10 @@ def test_a_rate_limited_login_fails_the_pass_without_retrying(tmp_path: Path, pd
     rig = Rig(tmp_path, pds, "osf.io")
     result = rig.poll()
     assert result.status == "failed"
-    assert result.error == "Bluesky rate limit on createSession: retry in 4000s; the next pass will try again"
+    assert result.error == (
+        "Bluesky createSession: rate limited (HTTP 429); the server asks to retry in 4000s, later than the "
+        "longest wait allowed (900s); the next pass resumes from the cursor"
+    )
     assert (len(pds.requests_to(CREATE_SESSION)), rig.sleeps) == (1, [])
 
 
