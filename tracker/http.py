@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tracker.connector import ConnectorContext, Usage
-from tracker.errors import AuthError, ConnectorError
+from tracker.errors import AuthError, ConnectorError, connection_problem
 from tracker.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("tracker.http")
@@ -71,7 +71,7 @@ class HttpClient:
             except httpx.TimeoutException:
                 reason, kind = f"timed out after {self._client.timeout.read}s", "retried_timeout"
             except httpx.TransportError as exc:
-                reason, kind = f"connection failed: {exc}", "retried_connection"
+                reason, kind = connection_problem(exc, url), "retried_connection"
             else:
                 status = response.status_code
                 if status in (401, 403):

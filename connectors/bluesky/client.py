@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
+from tracker.errors import AuthError, ConnectorError, connection_problem, is_dns_failure
 from tracker.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -134,7 +134,11 @@ class BlueskyClient:
                         f"Bluesky rate limit on {what}: retry in {wait:.0f}s; the next pass will try again"
                     ) from exc
             except NetworkError as exc:  # also timeouts, 502, 409 and 413
-                reason = f"network error: {_reason(exc)}"
+                reason = (
+                    connection_problem(exc, self.base_url)
+                    if is_dns_failure(exc)
+                    else f"network error: {_reason(exc)}"
+                )
             except RequestException as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status < 500:

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from connectors.bluesky.appview import Profiles, refresh_pages
 from connectors.bluesky.posts import POST, post_uri, record_mention
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, Usage
-from tracker.errors import ConnectorError, Interrupted
+from tracker.errors import ConnectorError, Interrupted, connection_problem, is_dns_failure
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
@@ -255,7 +255,7 @@ class JetstreamConnector(Connector):
                 with self._connect(endpoint, at) as connection:
                     outcome, received = yield from self._read(connection, handler, progress, request, now_us)
             except _connect_errors() as exc:
-                problem = _describe_failure(exc)
+                problem = _describe_failure(exc, endpoint)
                 wait = _retry_after(exc)
             else:
                 if outcome == "done":
@@ -422,11 +422,13 @@ def _connect_errors() -> tuple[type[BaseException], ...]:
     return (OSError, TimeoutError, EOFError, WebSocketException)
 
 
-def _describe_failure(exc: BaseException) -> str:
+def _describe_failure(exc: BaseException, endpoint: str) -> str:
     from websockets.exceptions import InvalidStatus
 
     if isinstance(exc, InvalidStatus):
         return f"the server refused the connection with HTTP {exc.response.status_code}"
+    if is_dns_failure(exc):
+        return connection_problem(exc, endpoint)
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -27,7 +27,7 @@ from connectors.reddit.budget import RATE_HEADERS, RequestBudget
 from connectors.reddit.sources import Item, SourceRefusedError
 from connectors.reddit.things import created_of, fullname_of
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
+from tracker.errors import AuthError, ConnectorError, connection_problem
 from tracker.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("tracker.connectors.reddit")
@@ -86,7 +86,7 @@ class Transport:
             except requests.Timeout:
                 reason, wait = f"no answer within {self.timeout[1]:.0f}s", None
             except requests.RequestException as exc:
-                reason, wait = f"connection failed: {type(exc).__name__}: {str(exc)[:200]}", None
+                reason, wait = connection_problem(exc, url), None
             else:
                 self.budget.note(response.headers)
                 for header in RATE_HEADERS:

@@ -23,7 +23,7 @@ from connectors.reddit.budget import RequestBudget
 from connectors.reddit.sources import Item
 from connectors.reddit.things import GONE_TEXTS, REDDIT
 from tracker.connector import ConnectorContext
-from tracker.errors import ConnectorError
+from tracker.errors import ConnectorError, connection_problem
 from tracker.record import Link, Mention, Metrics, RecordError, parse_iso, raw_json
 from tracker.retry import RetryPolicy, parse_retry_after
 from tracker.textlinks import html_links, html_to_text, urls_in_text
@@ -89,7 +89,7 @@ class FeedClient:
             except httpx.TimeoutException:
                 reason = "no answer in time"
             except httpx.TransportError as exc:
-                reason = f"connection failed: {type(exc).__name__}"
+                reason = connection_problem(exc, url)
             else:
                 status = response.status_code
                 if status == 403:

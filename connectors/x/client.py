@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError
+from tracker.errors import AuthError, ConnectorError, connection_problem
 from tracker.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("tracker.connectors.x")
@@ -184,7 +184,7 @@ class XApi:
         if isinstance(exc, requests.Timeout):
             return f"no answer within {self.session.timeout[1]:.0f}s", None
         if isinstance(exc, requests.RequestException):
-            return f"connection failed: {type(exc).__name__}", None
+            return connection_problem(exc, self.session.base_url), None
         if isinstance(exc, ValueError):  # e.g. a rate-limit header that is not a number
             return f"malformed response ({exc})", None
         raise exc
