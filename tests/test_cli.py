@@ -189,6 +189,25 @@ def test_export_writes_csv_jsonl_and_parquet(tmp_path: Path, algolia: FakeAlgoli
     assert pq.read_table(out).num_rows == 5
 
 
+def test_parquet_to_a_terminal_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import pty
+
+    path = write(tmp_path)
+    primary, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracker.cli", "--config", str(path), "export", "--format", "parquet"],
+            stdout=terminal, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(primary)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: --format parquet: parquet is binary; use --out FILE\n",
+    )
+
+
 def test_a_file_that_is_not_a_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path)
     (tmp_path / "data").mkdir()

@@ -381,6 +381,8 @@ def export(state: State, since: str | None, until: str | None, fmt: str, out: st
         raise ConfigError(
             "--format parquet needs the pyarrow library; install it with: pip install 'mention-tracker[parquet]'"
         )
+    if fmt == "parquet" and not out and sys.stdout.isatty():
+        raise ConfigError("--format parquet: parquet is binary; use --out FILE")
     timezone = state.config.tracker.timezone
     try:
         start = parse_range_bound(since, timezone, end=False) if since else None

@@ -47,6 +47,7 @@ class BlueskyClient:
     def __init__(
         self,
         *,
+        name: str,
         handle: str,
         password: str,
         base_url: str,
@@ -56,6 +57,7 @@ class BlueskyClient:
         log: logging.Logger,
         retry: RetryPolicy | None = None,
     ) -> None:
+        self.name = name  # the config table, for hints
         self.handle = handle
         self._password = password
         self.base_url = base_url
@@ -200,7 +202,7 @@ class BlueskyClient:
             hint = (
                 "use an app password (Settings > Privacy and security > App passwords)"
                 if _error(exc) == "AuthFactorTokenRequired"
-                else "check connectors.<name>.handle and app_password"
+                else f"check connectors.{self.name}.handle and app_password"
             )
             raise AuthError(f"Bluesky rejected the login of {self.handle}: {_reason(exc)}; {hint}") from exc
         self.logins += 1

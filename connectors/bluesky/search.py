@@ -91,6 +91,7 @@ class BlueskyConnector(Connector):
             from connectors.bluesky.client import BlueskyClient
 
             self._client = BlueskyClient(
+                name=self.name,
                 handle=self.settings.handle,
                 password=self.settings.app_password.get_secret_value(),
                 base_url=self.settings.api_base_url,
