@@ -393,7 +393,7 @@ def test_a_running_stream_is_healthy_while_it_saves_its_cursor(tmp_path: Path) -
     from datetime import UTC, datetime, timedelta
 
     from tracker.config import load_config
-    from tracker.connector import Cursor, Page
+    from tracker.connector import Cursor, Page, Usage
     from tracker.status import collect
     from tracker.store import Store
 
@@ -405,7 +405,7 @@ def test_a_running_stream_is_healthy_while_it_saves_its_cursor(tmp_path: Path) -
     store = Store.open(config.database_url)
     now = datetime.now(UTC)
     run_id = store.start_run("live", "stream", now - timedelta(hours=2))
-    store.write_page(connector="live", platform="bluesky", run_id=run_id, page=Page("stream", cursor=Cursor(1, {"time_us": 1})),
+    store.write_page(connector="live", platform="bluesky", run_id=run_id, page=Page("stream", cursor=Cursor(1, {"time_us": 1}), usage=Usage(items_read=1200)),
                      mentions_to_store=[], now=now - timedelta(seconds=20))  # fmt: skip
     (status,) = collect(config, store, now)
     assert (status.health, status.note, status.mode) == ("healthy", "streaming", "stream")

@@ -294,30 +294,62 @@ def report(state: State, week: str | None, out: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def status(state: State, as_json: bool) -> None:
-    """Per connector: health, last success and error, next run, cursor age, usage and spend this month.
+    """Whether the daemon runs, and per connector: health, last success and error, next run, cursor age, usage
+    and spend this month.
 
-    Exits 0 when healthy, 1 when degraded, 2 when down.
+    Exits 0 when healthy, 1 when degraded, 2 when down (the daemon has stopped, or every connector is down):
+    a health probe for systemd, Docker or Kubernetes.
     """
     from datetime import UTC, datetime
 
+    from tracker.heartbeat import daemon_status
     from tracker.status import HEALTH_ORDER, collect, overall
 
     config = state.config
     store = state.open_store()
     try:
         now = datetime.now(UTC)
+        daemon = daemon_status(store, now)
         statuses = collect(config, store, now)
     finally:
         store.close()
-    health = overall(statuses)
+    health = overall(statuses, daemon)
     if as_json:
-        click.echo(json.dumps({"health": health, "connectors": [s.to_json(now) for s in statuses]}, indent=2))
+        report = {
+            "health": health,
+            "daemon": daemon.to_json(),
+            "connectors": [s.to_json(now) for s in statuses],
+        }
+        click.echo(json.dumps(report, indent=2))
     else:
-        _print_status(statuses, health, now)
+        _print_status(statuses, health, now, daemon)
     sys.exit(max(HEALTH_ORDER[health], 0))
 
 
-def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
+def _print_daemon(daemon: Any, ago: Callable[[Any], str]) -> None:
+    from tracker.heartbeat import DaemonStatus
+    from tracker.record import format_utc
+
+    assert isinstance(daemon, DaemonStatus)
+    if daemon.last_seen is None:
+        click.echo("daemon: never run on this database (`tracker run` starts it)")
+    elif not daemon.running:
+        last = daemon.last_seen
+        click.echo(
+            f"down: daemon not running (last seen {format_utc(last.seen_at)}, pid {last.pid}, host {last.host})"
+        )
+    else:
+        if daemon.leader is None:
+            click.echo("daemon: no leader: every daemon alive stands by")
+        for beat in (daemon.leader, *daemon.standbys):
+            if beat is not None:
+                click.echo(
+                    f"daemon: {'leader' if beat is daemon.leader else 'standby'} {beat.describe()}, "
+                    f"up since {format_utc(beat.started_at)}, heartbeat {ago(beat.seen_at)}"
+                )
+
+
+def _print_status(statuses: Sequence[Any], health: str, now: Any, daemon: Any) -> None:
     from tracker.status import ConnectorStatus
 
     def ago(moment: Any) -> str:
@@ -329,6 +361,7 @@ def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
         return f"{_span(seconds)} ago"
 
     click.echo(f"health: {health}")
+    _print_daemon(daemon, ago)
     for s in statuses:
         assert isinstance(s, ConnectorStatus)
         click.echo(f"{s.name} ({s.type}, {s.mode}): {s.health}" + (f" - {s.note}" if s.note else ""))

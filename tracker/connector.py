@@ -23,7 +23,8 @@ So a connector must:
 
 A stream connector (``streaming = True``) reads from its cursor up to the live edge (events stamped after
 ``request.started_at``) and returns; with ``request.follow`` it keeps reading until shutdown, yielding a page
-(with its cursor) every few seconds even when nothing matched.
+(with its cursor) every few seconds even when nothing matched, its ``usage.items_read`` counting the events
+received (a stream run that has read nothing is not connected, `tracker status` says).
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from tracker.errors import Interrupted
 from tracker.record import Mention
 from tracker.settings import ConnectorSettings, DomainSettings
+
+RUN_BUDGET = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,12 @@ class Connector(ABC):
     def monthly_budget_usd(self) -> float | None:
         """The month's spending cap, or None when reading is free."""
         return None
+
+    def run_budget(self) -> timedelta:
+        """How long one pass may take before `tracker status` calls it hung (unless twice the interval is
+        longer): by default 15 minutes plus the longest rate-limit wait it accepts (``max_rate_limit_wait``)."""
+        wait = getattr(self.settings, "max_rate_limit_wait", None)
+        return RUN_BUDGET + (wait if isinstance(wait, timedelta) else timedelta())
 
     def mode(self) -> str:
         """A word for `tracker status`: how it reads (e.g. ``oauth``, ``feeds``, ``stream``)."""

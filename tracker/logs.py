@@ -95,13 +95,14 @@ class RepeatFilter(logging.Filter):
             record.repeated = run.count
         return True
 
-    def flush(self) -> None:
-        """Write one summary line for each run of like warnings whose window is over."""
+    def flush(self, *, everything: bool = False) -> None:
+        """Write one summary line for each run of like warnings whose window is over (``everything``: for
+        every run, as the process ends)."""
         now = self.clock()
         due = []
         with self._lock:
             for key, run in list(self._runs.items()):
-                if now - run.started >= self.window:
+                if everything or now - run.started >= self.window:
                     del self._runs[key]
                     if run.count and run.last is not None:
                         due.append(run)
@@ -172,6 +173,6 @@ def redact_secrets(secrets: Iterable[str]) -> None:
     )
 
 
-def flush_repeats() -> None:
+def flush_repeats(*, everything: bool = False) -> None:
     """Log how many like warnings were held back in each window that is over (see :class:`RepeatFilter`)."""
-    _repeats.flush()
+    _repeats.flush(everything=everything)

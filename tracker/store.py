@@ -389,6 +389,10 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(statement, [{"key": k, "value": v, "updated_at": now} for k, v in values.items()])
 
+    def delete_state(self, keys: Sequence[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(daemon_state.delete().where(daemon_state.c.key.in_(list(keys))))
+
     def state(self, prefix: str = "") -> dict[str, tuple[str, datetime]]:
         query = select(daemon_state).where(daemon_state.c.key.startswith(prefix, autoescape=True))
         with self.read() as conn:
