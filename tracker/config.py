@@ -39,6 +39,9 @@ class _TopLevel(Section):
     connectors: dict[str, dict[str, Any]] = {}
 
 
+TopLevel = _TopLevel  # the file's tables, for the reference :mod:`tracker.docs` generates
+
+
 def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path:
     """``--config``, else ``$TRACKER_CONFIG``, else ``./tracker.toml``; ConfigError naming every place looked."""
     if explicit:

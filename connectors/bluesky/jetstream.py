@@ -50,16 +50,27 @@ QUICK_DROP = 10.0
 
 class JetstreamSettings(ConnectorSettings):
     endpoints: tuple[BaseUrl, ...] = ("wss://jetstream2.us-east.bsky.network/subscribe",)
+    """Jetstream websocket URLs; the next is tried when one fails."""
     appview_url: BaseUrl = "https://public.api.bsky.app"
+    """A public AppView: authors' handles, names and followers, and engagement refresh."""
     initial_lookback: Duration = timedelta(minutes=10)
+    """Where the first pass starts, back from now."""
     replay_window: Duration = timedelta(hours=24)  # how long Jetstream keeps events (its event TTL)
+    """How long Jetstream keeps events: a saved place older than this is a recorded coverage gap."""
     overlap: Duration = timedelta(seconds=5)
+    """How far before its saved place a connection resumes (Jetstream orders events only roughly)."""
     flush_every: Duration = timedelta(seconds=5)
+    """How often the place is saved while reading, even when nothing matched."""
     idle_timeout: Duration = timedelta(seconds=10)  # catch-up ends when the stream is quiet this long
+    """`tracker poll` stops catching up when the stream is quiet this long."""
     stall_timeout: Duration = timedelta(minutes=2)  # following, a stream quiet this long is reconnected
+    """`tracker run` reconnects a stream quiet this long."""
     connect_timeout: Duration = timedelta(seconds=10)
+    """How long opening a connection (or a profile lookup) may take."""
     max_failures: int = Field(6, ge=1, le=100)
+    """Failed connections in a row, over all endpoints, before the run fails."""
     profile_ttl: Duration = timedelta(days=1)
+    """How long authors' handles, names and followers are cached."""
 
     @field_validator("endpoints")
     @classmethod
