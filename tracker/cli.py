@@ -117,10 +117,13 @@ pass_state = click.make_pass_decorator(State)
 
 
 @cli.command()
+@click.option("--online", is_flag=True, help="Also make one cheap request per enabled connector.")
 @pass_state
-def check(state: State) -> None:
-    """Validate the config and print what each enabled connector will do."""
+def check(state: State, online: bool) -> None:
+    """Validate the config, open the database and folders as poll does (changing nothing), and print what
+    each enabled connector will do."""
     from tracker import registry
+    from tracker.checks import check_database, check_folder
     from tracker.connector import ConnectorContext
     from tracker.settings import format_duration
 
@@ -129,9 +132,12 @@ def check(state: State) -> None:
     click.echo(
         f"domains: {', '.join(d.name + ('' if d.include_subdomains else ' (no subdomains)') for d in config.domains)}"
     )
-    click.echo(f"database: {_describe_database(config.database_url)}")
+    click.echo(f"database: {check_database(config)}")
+    check_folder(config.data_dir)
+    click.echo(f"data: {config.data_dir} (writable)")
+    check_folder(config.reports.output_dir)
     click.echo(
-        f"reports: {config.reports.output_dir} every {config.reports.schedule} {config.tracker.timezone}"
+        f"reports: {config.reports.output_dir} (writable) every {config.reports.schedule} {config.tracker.timezone}"
     )
     for name, settings in config.connectors.items():
         if not settings.enabled:
@@ -147,12 +153,22 @@ def check(state: State) -> None:
     if not config.enabled_connectors:
         click.echo("no connector is enabled: set enabled = true in a [connectors.NAME] table")
     click.echo("config OK")
+    if online:
+        _check_online(config)
 
 
-def _describe_database(url: str) -> str:
-    from tracker.store import _safe_url
+def _check_online(config: Config) -> None:
+    """One cheap request per enabled connector; exit 2 when credentials are rejected, 1 on other failures."""
+    from tracker.checks import check_online
 
-    return _safe_url(url)
+    click.echo("online:")
+    answers = check_online(config)
+    for answer in answers:
+        click.echo(f"  {answer.connector}: {'ok' if answer.ok else 'FAILED'}: {answer.text}")
+    if any(answer.credentials_rejected for answer in answers):
+        sys.exit(2)
+    if not all(answer.ok for answer in answers):
+        sys.exit(1)
 
 
 @cli.command()

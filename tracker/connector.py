@@ -30,6 +30,7 @@ received (a stream run that has read nothing is not connected, `tracker status` 
 from __future__ import annotations
 
 import builtins
+import itertools
 import logging
 import threading
 import time
@@ -257,6 +258,27 @@ class Connector(ABC):
         """One line for `tracker check`: what a pass will do."""
         names = ", ".join(domain.name for domain in domains)
         return f"{self.description or self.type} for {names}"
+
+    def check_online(self, domains: Sequence[DomainSettings]) -> str:
+        """Make one cheap request with the configured credentials and say in a few words what the platform
+        answered (`tracker check --online`); fail as :meth:`fetch` does (AuthError for rejected credentials).
+
+        By default it reads the first page of a fresh pass and stores nothing. A connector whose first page
+        costs money, or whose first page needs no request, overrides it.
+        """
+        pages = self.fetch(FetchRequest(tuple(domains), {}, self.context.clock()))
+        posts = requests = 0
+        try:
+            for page in itertools.islice(pages, 3):  # a first page may only claim a starting point
+                posts, requests = posts + len(page.mentions), requests + page.usage.requests
+                if requests or posts:
+                    break
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+        requests += self.pending_usage().requests
+        return f"answered: {posts} post(s) on the first page ({requests} request(s))"
 
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing to release
         """Release network sessions."""

@@ -30,7 +30,7 @@ from tracker.errors import ConnectorError, Interrupted, connection_problem, is_d
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
-from tracker.settings import BaseUrl, ConnectorSettings, Duration
+from tracker.settings import BaseUrl, ConnectorSettings, Duration, format_duration
 from tracker.urls import DomainMatcher
 
 _HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first
@@ -241,6 +241,25 @@ class JetstreamConnector(Connector):
         return (
             f"follows the Bluesky post stream ({len(self.settings.endpoints)} Jetstream endpoint(s)) "
             f"for links to {', '.join(d.name for d in domains)}; `tracker poll` catches up to now and stops"
+        )
+
+    def check_online(self, domains: Sequence[Any]) -> str:
+        """Connect to each endpoint and wait for its first event (Jetstream needs no account)."""
+        answered, problems = [], []
+        for endpoint in self.settings.endpoints:
+            try:
+                with self._connect(endpoint, _us(self.context.clock())) as connection:
+                    connection.recv(timeout=self.settings.connect_timeout.total_seconds())
+                answered.append(endpoint)
+            except TimeoutError:
+                wait = format_duration(self.settings.connect_timeout)
+                problems.append(f"{endpoint}: connected, but no event within {wait}")
+            except _connect_errors() as exc:
+                problems.append(f"{endpoint}: {_describe_failure(exc, endpoint)}")
+        if not answered:
+            raise ConnectorError("no Jetstream endpoint answered: " + "; ".join(problems))
+        return f"{len(answered)} of {len(self.settings.endpoints)} endpoint(s) stream events" + (
+            f" ({'; '.join(problems)})" if problems else ""
         )
 
     # The stream
