@@ -71,6 +71,9 @@ class JetstreamSettings(ConnectorSettings):
     """Failed connections in a row, over all endpoints, before the run fails."""
     profile_ttl: Duration = timedelta(days=1)
     """How long authors' handles, names and followers are cached."""
+    max_clock_skew: Duration = timedelta(minutes=1)
+    """How far ahead of this machine's clock an event may be stamped; a later stamp is a counted problem and
+    never the stream position."""
 
     @field_validator("endpoints")
     @classmethod
@@ -204,6 +207,12 @@ class Progress:
     recent: dict[str, int] = field(default_factory=dict)  # at-uri -> time_us
     gaps: list[Gap] = field(default_factory=list)
     since: str | None = None  # a backfill's start, kept in its cursor
+    future: int = 0  # events stamped past the clock (plus the skew) since the last page
+    future_most: int = 0  # the latest such stamp
+
+    def stamped_in_future(self, stamp: int) -> None:
+        self.future += 1
+        self.future_most = max(self.future_most, stamp)
 
 
 class JetstreamConnector(Connector):
@@ -323,6 +332,12 @@ class JetstreamConnector(Connector):
         now_us = _us(request.started_at)
         state = self.cursor_state(request, "stream") or {}
         saved, since = state.get("time_us"), _since(request)
+        if type(saved) is int and saved > self._ceiling():  # saved by a release that trusted the stamps
+            self.log.warning(
+                "the saved stream position is %s ahead of this machine's clock; starting afresh",
+                _ahead(saved - now_us),
+            )
+            saved = None
         if type(saved) is int and saved > 0 and state.get("since") == since:
             position = saved - overlap
             listed = state.get("recent")
@@ -343,6 +358,10 @@ class JetstreamConnector(Connector):
             )
             position = progress.cursor = earliest
         return position, progress, resumed
+
+    def _ceiling(self) -> int:
+        """The latest ``time_us`` this machine's clock accepts (Jetstream's clock is not trusted)."""
+        return _us(self.context.clock()) + _span(self.settings.max_clock_skew)
 
     def _connect(self, endpoint: str, position: int) -> Any:
         from websockets.sync.client import connect
@@ -372,6 +391,7 @@ class JetstreamConnector(Connector):
         flush_at = time.monotonic() + flush_every
         last_message = time.monotonic()
         received = 0
+        ceiling = self._ceiling()
         while True:
             if self.context.stop.is_set():
                 yield self.page(handler, progress)
@@ -390,10 +410,13 @@ class JetstreamConnector(Connector):
                 received += 1
                 last_message = time.monotonic()
                 stamp = handler.handle(data.decode("utf-8", errors="replace"))
-                if stamp > now_us and not request.follow:
+                if stamp > ceiling and stamp > (ceiling := self._ceiling()):
+                    progress.stamped_in_future(stamp)  # the server's clock is wrong: not a place to resume
+                elif stamp > now_us and not request.follow:
                     yield self.page(handler, progress)
                     return "done", received  # an event stamped after this pass began: the live edge
-                progress.cursor = max(progress.cursor, stamp)
+                else:
+                    progress.cursor = max(progress.cursor, stamp)
             if handler.full or time.monotonic() >= flush_at:
                 if handler.events or handler.problems:  # a silent connection has nothing new to save
                     yield self.page(handler, progress)
@@ -402,6 +425,10 @@ class JetstreamConnector(Connector):
     def page(self, handler: StreamHandler, progress: Progress) -> Page:
         """The posts, deletions and problems ``handler`` collected so far, as a page with the cursor after them."""
         candidates, deleted, problems, events = handler.drain()
+        now_us, ceiling = _us(self.context.clock()), self._ceiling()
+        for candidate in candidates:  # a post stamped in the future is dated by its createdAt, else now
+            if candidate.time_us > ceiling:
+                candidate.time_us = now_us
         # Posts taken before (the overlap replays them) are skipped; edits always count.
         fresh = [c for c in candidates if c.update or c.uri not in progress.recent]
         authors = self.profiles.resolve([c.uri.split("/", 3)[2] for c in fresh]) if fresh else {}
@@ -422,11 +449,20 @@ class JetstreamConnector(Connector):
         state: dict[str, Any] = {"time_us": progress.cursor, "recent": sorted(progress.recent)}
         if progress.since is not None:
             state["since"] = progress.since
+        usage = self.appview.take_usage(items_read=events)
+        if progress.future:
+            problems.append(
+                f"{progress.future} Jetstream event(s) stamped up to {_ahead(progress.future_most - now_us)} "
+                "ahead of this machine's clock: not taken as the stream position (a post among them is dated "
+                "by its createdAt)"
+            )
+            usage += Usage(counters={"future_stamps": progress.future})
+            progress.future = progress.future_most = 0
         page = Page(
             "stream",
             mentions,
             cursor=self.make_cursor(state),
-            usage=self.appview.take_usage(items_read=events),
+            usage=usage,
             gaps=progress.gaps,
             deleted=deleted,
             skipped=len(problems),
@@ -468,6 +504,14 @@ def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, InvalidStatus):
         return parse_retry_after(exc.response.headers.get("Retry-After"))
     return None
+
+
+def _ahead(span_us: int) -> str:
+    seconds = max(0, span_us // 1_000_000)
+    for size, unit in ((86400 * 365, "years"), (86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= 2 * size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def _since(request: FetchRequest) -> str | None:
