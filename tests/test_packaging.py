@@ -72,3 +72,4 @@ def test_make_run_and_the_image_install_the_runtime_lock_only() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "-r requirements.lock" in dockerfile
     assert "requirements-dev" not in dockerfile
+    assert "HEALTHCHECK" in dockerfile and "CMD tracker status" in dockerfile
