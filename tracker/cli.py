@@ -62,6 +62,7 @@ class TrackerGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from tracker.errors import TrackerError
+        from tracker.logs import flush_repeats
 
         try:
             return super().invoke(ctx)
@@ -95,6 +96,8 @@ class TrackerGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+        finally:
+            flush_repeats(everything=True)  # how many like warnings a short command held back
 
 
 @click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -109,6 +109,8 @@ class RepeatFilter(logging.Filter):
         for run in due:
             assert run.last is not None
             summary = logging.makeLogRecord(vars(run.last))
+            summary.created = time.time()  # written now, about the last one held back
+            summary.msecs = summary.created % 1 * 1000
             summary.msg = f"{run.last.getMessage()} ({_held_back(run.count, now - run.started)})"
             summary.args = None
             summary.repeated = run.count
