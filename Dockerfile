@@ -15,6 +15,8 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
 
 USER tracker
 VOLUME ["/data"]
+# Unhealthy only when the daemon is down (exit 2); a degraded connector is no reason to restart.
+HEALTHCHECK --interval=1m --timeout=30s --start-period=1m CMD tracker status > /dev/null || [ $? -eq 1 ]
 # In the config, set data_dir = "/data" and [reports] output_dir = "/data/reports".
 ENTRYPOINT ["tracker", "--log-format", "json"]
 CMD ["run"]

@@ -2,21 +2,30 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# --no-compile: Python compiles a module when it is first imported; compiling every module up front would add
+# about 100 MB, mostly pandas' and numpy's own test suites, which never run here.
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile
 CONFIG ?= config.example.toml
 
-.PHONY: setup run poll test lint pytest bench clean
+.PHONY: install setup run poll test lint pytest bench docs clean
 
-# Exact versions from requirements.lock, then this project in editable mode.
-$(STAMP): pyproject.toml requirements.lock
+# The runtime only (requirements.lock, exact versions), then this project in editable mode.
+$(VENV)/.runtime: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $@
 
-setup: $(STAMP)
+# The test and lint tools on top (requirements-dev.lock, exact versions).
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	$(PIP) -r requirements.lock -r requirements-dev.lock
+	touch $@
 
-run: setup
+install: $(VENV)/.runtime
+
+setup: $(VENV)/.dev
+
+run: install
 	$(BIN)/tracker --config $(CONFIG) run
 
 test: lint pytest
@@ -32,6 +41,10 @@ pytest: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Regenerate docs/configuration.md from the settings classes (a test fails when it is stale).
+docs: install
+	$(BIN)/python -m tracker.docs > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

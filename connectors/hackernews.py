@@ -27,11 +27,17 @@ PERMALINK = "https://news.ycombinator.com/item?id={}"
 
 class HackerNewsSettings(ConnectorSettings):
     api_base_url: BaseUrl = "https://hn.algolia.com/api/v1"
+    """The Algolia Hacker News search API."""
     page_size: int = Field(100, ge=1, le=1000)
+    """Hits per request."""
     overlap: Duration = timedelta(minutes=15)  # Algolia indexes new items within a minute or two
+    """How far back each pass reads again: Algolia indexes new items within a minute or two."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass reads."""
     comments: bool = True
+    """Also search comments, not only stories."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
 
 class HackerNewsConnector(Connector):

@@ -189,6 +189,25 @@ def test_export_writes_csv_jsonl_and_parquet(tmp_path: Path, algolia: FakeAlgoli
     assert pq.read_table(out).num_rows == 5
 
 
+def test_parquet_to_a_terminal_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import pty
+
+    path = write(tmp_path)
+    primary, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tracker.cli", "--config", str(path), "export", "--format", "parquet"],
+            stdout=terminal, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(primary)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: --format parquet: parquet is binary; use --out FILE\n",
+    )
+
+
 def test_a_file_that_is_not_a_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path)
     (tmp_path / "data").mkdir()
@@ -374,7 +393,7 @@ def test_a_running_stream_is_healthy_while_it_saves_its_cursor(tmp_path: Path) -
     from datetime import UTC, datetime, timedelta
 
     from tracker.config import load_config
-    from tracker.connector import Cursor, Page
+    from tracker.connector import Cursor, Page, Usage
     from tracker.status import collect
     from tracker.store import Store
 
@@ -386,7 +405,7 @@ def test_a_running_stream_is_healthy_while_it_saves_its_cursor(tmp_path: Path) -
     store = Store.open(config.database_url)
     now = datetime.now(UTC)
     run_id = store.start_run("live", "stream", now - timedelta(hours=2))
-    store.write_page(connector="live", platform="bluesky", run_id=run_id, page=Page("stream", cursor=Cursor(1, {"time_us": 1})),
+    store.write_page(connector="live", platform="bluesky", run_id=run_id, page=Page("stream", cursor=Cursor(1, {"time_us": 1}), usage=Usage(items_read=1200)),
                      mentions_to_store=[], now=now - timedelta(seconds=20))  # fmt: skip
     (status,) = collect(config, store, now)
     assert (status.health, status.note, status.mode) == ("healthy", "streaming", "stream")

@@ -116,6 +116,15 @@ MALFORMED = [
         '[tracker]\ndata_dir = "${DATA}"\n' + DOMAIN,
         "tracker.data_dir: environment variable DATA is not set; export DATA=... or write the value in the config",
     ),
+    (
+        '[domains]\nname = "example.com"\n',
+        "domains: write each domain as a [[domains]] table (double brackets), not [domains]",
+    ),
+    ('[[tracker]]\ndata_dir = "x"\n' + DOMAIN, "tracker: write [tracker] (single brackets), not [[tracker]]"),
+    (
+        DOMAIN + "[[connectors.hackernews]]\nenabled = true\n",
+        "connectors.hackernews: write [connectors.hackernews] (single brackets), not [[connectors.hackernews]]",
+    ),
 ]
 
 

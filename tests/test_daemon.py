@@ -325,3 +325,89 @@ def test_a_stream_connector_follows_live_and_stops_cleanly(tmp_path: Path) -> No
     cursor = store.cursors("live")["stream"].state["time_us"]
     store.close()
     assert cursor >= now_us + 1_000_000
+
+
+def status_of(config: Path) -> tuple[int, str]:
+    checked = TrackerProcess(config, "status", log_name="status")
+    code = checked.wait(timeout=60)
+    return code, checked.output()
+
+
+def test_status_says_down_within_a_minute_of_the_daemon_stopping(
+    tmp_path: Path, algolia: SlowAlgolia
+) -> None:
+    import socket
+
+    config = write_config(tmp_path, algolia.base_url)
+    daemon = TrackerProcess(config, "run")
+    try:
+        wait_for(lambda: "running 1 polling job" in daemon.output(), 30, "the daemon to start")
+        first_line = daemon.output().splitlines()[0]
+        assert first_line.endswith(
+            f"INFO    tracker.daemon: starting with config {config}; domains: example.com; "
+            f"database: sqlite:///{config.parent / 'data' / 'tracker.db'}; connectors: hackernews (hackernews, every 1s)"
+        )
+        code, out = status_of(config)
+        assert code in (0, 1), out
+        assert f"daemon: leader pid {daemon.pid} on {socket.gethostname()}, up since " in out
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+        stopped = time.monotonic()
+        code, out = status_of(config)
+        assert time.monotonic() - stopped < 60
+    finally:
+        daemon.stop()
+    assert code == 2, out
+    assert re.search(
+        rf"^down: daemon not running \(last seen \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ, pid {daemon.pid}, "
+        rf"host {re.escape(socket.gethostname())}\)$",
+        out,
+        re.M,
+    ), out
+    assert out.startswith("health: down\n")
+
+
+def test_status_says_down_at_once_when_the_daemon_is_killed(tmp_path: Path, algolia: SlowAlgolia) -> None:
+    config = write_config(tmp_path, algolia.base_url)
+    daemon = TrackerProcess(config, "run")
+    try:
+        wait_for(lambda: "running 1 polling job" in daemon.output(), 30, "the daemon to start")
+        daemon.signal(signal.SIGKILL)
+        daemon.wait(timeout=15)
+        code, out = status_of(config)  # its heartbeat is fresh, but its process is gone
+    finally:
+        daemon.stop()
+    assert code == 2, out
+    assert "down: daemon not running (last seen " in out and f", pid {daemon.pid}, host " in out
+
+
+@pytest.mark.postgres
+def test_status_lists_the_leader_and_the_standbys(tmp_path: Path, pg_url: str, algolia: SlowAlgolia) -> None:
+    import json
+
+    configs = [write_config(tmp_path / f"d{i}", algolia.base_url, database_url=pg_url) for i in range(2)]
+    daemons = [TrackerProcess(config, "run", log_name=f"daemon{i}") for i, config in enumerate(configs)]
+    try:
+        wait_for(lambda: all("leading" in d.output() or "standing by" in d.output() for d in daemons), 30,
+                 "both daemons to settle")  # fmt: skip
+        checked = TrackerProcess(configs[0], "status", "--json", log_name="status")
+        checked.wait(timeout=60)
+        report = json.loads(checked.output()[checked.output().index("{") :])
+        leader = next(d for d in daemons if "leading" in d.output())
+        standby = next(d for d in daemons if d is not leader)
+        assert report["daemon"]["running"] is True
+        assert (report["daemon"]["leader"]["pid"], report["daemon"]["leader"]["role"]) == (
+            leader.pid,
+            "leader",
+        )
+        assert [(s["pid"], s["role"]) for s in report["daemon"]["standbys"]] == [(standby.pid, "standby")]
+        for daemon in daemons:
+            daemon.signal(signal.SIGTERM)
+        for daemon in daemons:
+            assert daemon.wait(timeout=15) == 0
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+    code, out = status_of(configs[1])
+    assert code == 2
+    assert "down: daemon not running (last seen " in out

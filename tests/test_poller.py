@@ -3,6 +3,7 @@ recorded and never stop the other connectors, and a budget stops a connector bef
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -178,3 +179,57 @@ def test_a_shutdown_request_stops_between_pages(tmp_path: Path, database_url: st
     assert result.status == "interrupted"
     assert store.count_mentions() == 1
     store.close()
+
+
+def test_tracker_poll_runs_the_connectors_at_once_so_a_pass_takes_the_time_of_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tracker.cli import cli
+
+    meeting = threading.Barrier(2)
+
+    def slow(request: FetchRequest) -> list[Page | BaseException]:
+        # Each pass waits until the other one is running too: one after the other, the first would wait in
+        # vain and fail; at once, the pass takes the time of one.
+        meeting.wait(timeout=20)
+        return [Page("all", cursor=Cursor(1, {"done": True}))]
+
+    ScriptedConnector.SCRIPTS["slow"] = slow
+    path = config(tmp_path, "", scripted("first", "slow"), scripted("second", "slow")).path
+    result = CliRunner().invoke(cli, ["--config", str(path), "poll"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
+    assert rows == [["first", "ok"], ["second", "ok"]]  # one line per connector, in the config's order
+
+
+def test_poll_runs_at_most_the_bound_at_once_and_a_failure_stops_no_other(tmp_path: Path) -> None:
+    from tracker.poller import run_all
+
+    lock, pairs = threading.Lock(), threading.Barrier(2)
+    running, most = [0], [0]
+
+    def counted(request: FetchRequest) -> list[Page | BaseException]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        pairs.wait(timeout=20)
+        with lock:
+            running[0] -= 1
+        return [Page("all", cursor=Cursor(1, {"done": True}))]
+
+    ScriptedConnector.SCRIPTS["counted"] = counted
+    ScriptedConnector.SCRIPTS["broken"] = lambda request: [ConnectorError("the platform is down")]
+    names = ["a", "b", "broken", "c", "d"]
+    sections = [scripted(n, "broken" if n == "broken" else "counted") for n in names]
+    cfg = config(tmp_path, "", *sections)
+    store = Store.open(cfg.database_url)
+    poller = Poller(cfg, store)
+    try:
+        results = run_all(poller, names, workers=2)
+    finally:
+        poller.close()
+        store.close()
+    assert [(r.connector, r.status) for r in results] == [
+        ("a", "ok"), ("b", "ok"), ("broken", "failed"), ("c", "ok"), ("d", "ok"),
+    ]  # fmt: skip
+    assert most[0] == 2

@@ -62,6 +62,7 @@ class TrackerGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from tracker.errors import TrackerError
+        from tracker.logs import flush_repeats
 
         try:
             return super().invoke(ctx)
@@ -95,6 +96,8 @@ class TrackerGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+        finally:
+            flush_repeats(everything=True)  # how many like warnings a short command held back
 
 
 @click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,10 +120,13 @@ pass_state = click.make_pass_decorator(State)
 
 
 @cli.command()
+@click.option("--online", is_flag=True, help="Also make one cheap request per enabled connector.")
 @pass_state
-def check(state: State) -> None:
-    """Validate the config and print what each enabled connector will do."""
+def check(state: State, online: bool) -> None:
+    """Validate the config, open the database and folders as poll does (changing nothing), and print what
+    each enabled connector will do."""
     from tracker import registry
+    from tracker.checks import check_database, check_folder
     from tracker.connector import ConnectorContext
     from tracker.settings import format_duration
 
@@ -129,9 +135,12 @@ def check(state: State) -> None:
     click.echo(
         f"domains: {', '.join(d.name + ('' if d.include_subdomains else ' (no subdomains)') for d in config.domains)}"
     )
-    click.echo(f"database: {_describe_database(config.database_url)}")
+    click.echo(f"database: {check_database(config)}")
+    check_folder(config.data_dir)
+    click.echo(f"data: {config.data_dir} (writable)")
+    check_folder(config.reports.output_dir)
     click.echo(
-        f"reports: {config.reports.output_dir} every {config.reports.schedule} {config.tracker.timezone}"
+        f"reports: {config.reports.output_dir} (writable) every {config.reports.schedule} {config.tracker.timezone}"
     )
     for name, settings in config.connectors.items():
         if not settings.enabled:
@@ -147,12 +156,22 @@ def check(state: State) -> None:
     if not config.enabled_connectors:
         click.echo("no connector is enabled: set enabled = true in a [connectors.NAME] table")
     click.echo("config OK")
+    if online:
+        _check_online(config)
 
 
-def _describe_database(url: str) -> str:
-    from tracker.store import _safe_url
+def _check_online(config: Config) -> None:
+    """One cheap request per enabled connector; exit 2 when credentials are rejected, 1 on other failures."""
+    from tracker.checks import check_online
 
-    return _safe_url(url)
+    click.echo("online:")
+    answers = check_online(config)
+    for answer in answers:
+        click.echo(f"  {answer.connector}: {'ok' if answer.ok else 'FAILED'}: {answer.text}")
+    if any(answer.credentials_rejected for answer in answers):
+        sys.exit(2)
+    if not all(answer.ok for answer in answers):
+        sys.exit(1)
 
 
 @cli.command()
@@ -294,30 +313,62 @@ def report(state: State, week: str | None, out: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def status(state: State, as_json: bool) -> None:
-    """Per connector: health, last success and error, next run, cursor age, usage and spend this month.
+    """Whether the daemon runs, and per connector: health, last success and error, next run, cursor age, usage
+    and spend this month.
 
-    Exits 0 when healthy, 1 when degraded, 2 when down.
+    Exits 0 when healthy, 1 when degraded, 2 when down (the daemon has stopped, or every connector is down):
+    a health probe for systemd, Docker or Kubernetes.
     """
     from datetime import UTC, datetime
 
+    from tracker.heartbeat import daemon_status
     from tracker.status import HEALTH_ORDER, collect, overall
 
     config = state.config
     store = state.open_store()
     try:
         now = datetime.now(UTC)
+        daemon = daemon_status(store, now)
         statuses = collect(config, store, now)
     finally:
         store.close()
-    health = overall(statuses)
+    health = overall(statuses, daemon)
     if as_json:
-        click.echo(json.dumps({"health": health, "connectors": [s.to_json(now) for s in statuses]}, indent=2))
+        report = {
+            "health": health,
+            "daemon": daemon.to_json(),
+            "connectors": [s.to_json(now) for s in statuses],
+        }
+        click.echo(json.dumps(report, indent=2))
     else:
-        _print_status(statuses, health, now)
+        _print_status(statuses, health, now, daemon)
     sys.exit(max(HEALTH_ORDER[health], 0))
 
 
-def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
+def _print_daemon(daemon: Any, ago: Callable[[Any], str]) -> None:
+    from tracker.heartbeat import DaemonStatus
+    from tracker.record import format_utc
+
+    assert isinstance(daemon, DaemonStatus)
+    if daemon.last_seen is None:
+        click.echo("daemon: never run on this database (`tracker run` starts it)")
+    elif not daemon.running:
+        last = daemon.last_seen
+        click.echo(
+            f"down: daemon not running (last seen {format_utc(last.seen_at)}, pid {last.pid}, host {last.host})"
+        )
+    else:
+        if daemon.leader is None:
+            click.echo("daemon: no leader: every daemon alive stands by")
+        for beat in (daemon.leader, *daemon.standbys):
+            if beat is not None:
+                click.echo(
+                    f"daemon: {'leader' if beat is daemon.leader else 'standby'} {beat.describe()}, "
+                    f"up since {format_utc(beat.started_at)}, heartbeat {ago(beat.seen_at)}"
+                )
+
+
+def _print_status(statuses: Sequence[Any], health: str, now: Any, daemon: Any) -> None:
     from tracker.status import ConnectorStatus
 
     def ago(moment: Any) -> str:
@@ -329,6 +380,7 @@ def _print_status(statuses: Sequence[Any], health: str, now: Any) -> None:
         return f"{_span(seconds)} ago"
 
     click.echo(f"health: {health}")
+    _print_daemon(daemon, ago)
     for s in statuses:
         assert isinstance(s, ConnectorStatus)
         click.echo(f"{s.name} ({s.type}, {s.mode}): {s.health}" + (f" - {s.note}" if s.note else ""))
@@ -383,6 +435,8 @@ def export(state: State, since: str | None, until: str | None, fmt: str, out: st
         raise ConfigError(
             "--format parquet needs the pyarrow library; install it with: pip install 'mention-tracker[parquet]'"
         )
+    if fmt == "parquet" and not out and sys.stdout.isatty():
+        raise ConfigError("--format parquet: parquet is binary; use --out FILE")
     timezone = state.config.tracker.timezone
     try:
         start = parse_range_bound(since, timezone, end=False) if since else None

@@ -39,6 +39,9 @@ class _TopLevel(Section):
     connectors: dict[str, dict[str, Any]] = {}
 
 
+TopLevel = _TopLevel  # the file's tables, for the reference :mod:`tracker.docs` generates
+
+
 def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path:
     """``--config``, else ``$TRACKER_CONFIG``, else ``./tracker.toml``; ConfigError naming every place looked."""
     if explicit:
@@ -77,6 +80,7 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
     """Validate already-parsed TOML data (see :func:`load_config`)."""
     problems: list[str] = []
     unresolved: set[str] = set()  # paths whose ${VAR} is unset: reported once, not again as invalid
+    data = _bracket_mistakes(data, problems)
     connectors_raw = data.get("connectors", {})
     top_data = {key: value for key, value in data.items() if key != "connectors"}
     top_data = _interpolate(top_data, env, "", problems, unresolved)
@@ -114,6 +118,20 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
     return Config(config_path, tracker, top.domains, reports, connectors, info)
 
 
+def _bracket_mistakes(data: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Name the TOML fix for a table written with the wrong brackets, then read it as meant (so nothing else
+    is reported about it)."""
+    fixed = dict(data)
+    if isinstance(fixed.get("domains"), dict):
+        problems.append("domains: write each domain as a [[domains]] table (double brackets), not [domains]")
+        fixed["domains"] = [fixed["domains"]]
+    for section in ("tracker", "reports"):
+        if isinstance(fixed.get(section), list):
+            problems.append(f"{section}: write [{section}] (single brackets), not [[{section}]]")
+            fixed.pop(section)
+    return fixed
+
+
 def _parse_connector(
     name: str, section: Any, env: Mapping[str, str], problems: list[str], unresolved: set[str]
 ) -> tuple[ConnectorSettings, ConnectorInfo] | None:
@@ -121,6 +139,9 @@ def _parse_connector(
     from tracker import registry
 
     prefix = f"connectors.{name}"
+    if isinstance(section, list):
+        problems.append(f"{prefix}: write [{prefix}] (single brackets), not [[{prefix}]]")
+        return None
     if not isinstance(section, dict):
         problems.append(f"{prefix}: expected a table [{prefix}], got {section!r}")
         return None

@@ -36,12 +36,14 @@ A connector that can look stored posts up again declares the kinds of mention it
 
 A stream connector (``streaming = True``) reads from its cursor up to the live edge (events stamped after
 ``request.started_at``) and returns; with ``request.follow`` it keeps reading until shutdown, yielding a page
-(with its cursor) every few seconds even when nothing matched.
+(with its cursor) every few seconds even when nothing matched, its ``usage.items_read`` counting the events
+received (a stream run that has read nothing is not connected, `tracker status` says).
 """
 
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 import logging
 import threading
@@ -49,13 +51,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from tracker.errors import Interrupted
 from tracker.record import KINDS, Mention
 from tracker.settings import DEFAULT_MAX_RESPONSE_SIZE, ConnectorSettings, DomainSettings
+
+RUN_BUDGET = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +378,12 @@ class Connector(ABC):
         """The month's spending cap, or None when reading is free."""
         return None
 
+    def run_budget(self) -> timedelta:
+        """How long one pass may take before `tracker status` calls it hung (unless twice the interval is
+        longer): by default 15 minutes plus the longest rate-limit wait it accepts (``max_rate_limit_wait``)."""
+        wait = getattr(self.settings, "max_rate_limit_wait", None)
+        return RUN_BUDGET + (wait if isinstance(wait, timedelta) else timedelta())
+
     def mode(self) -> str:
         """A word for `tracker status`: how it reads (e.g. ``oauth``, ``feeds``, ``stream``)."""
         return "stream" if self.streaming else "poll"
@@ -382,6 +392,27 @@ class Connector(ABC):
         """One line for `tracker check`: what a pass will do."""
         names = ", ".join(domain.name for domain in domains)
         return f"{self.description or self.type} for {names}"
+
+    def check_online(self, domains: Sequence[DomainSettings]) -> str:
+        """Make one cheap request with the configured credentials and say in a few words what the platform
+        answered (`tracker check --online`); fail as :meth:`fetch` does (AuthError for rejected credentials).
+
+        By default it reads the first page of a fresh pass and stores nothing. A connector whose first page
+        costs money, or whose first page needs no request, overrides it.
+        """
+        pages = self.fetch(FetchRequest(tuple(domains), {}, self.context.clock()))
+        posts = requests = 0
+        try:
+            for page in itertools.islice(pages, 3):  # a first page may only claim a starting point
+                posts, requests = posts + len(page.mentions), requests + page.usage.requests
+                if requests or posts:
+                    break
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+        requests += self.context.usage.take().requests
+        return f"answered: {posts} post(s) on the first page ({requests} request(s))"
 
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing to release
         """Release network sessions."""

@@ -23,11 +23,13 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracker.heartbeat import Heartbeat
 from tracker.locks import WriterLock
+from tracker.logs import flush_repeats
 from tracker.poller import Poller, one_line
 from tracker.record import format_utc
-from tracker.settings import Config
-from tracker.store import Store
+from tracker.settings import Config, format_duration
+from tracker.store import Store, _safe_url
 
 log = logging.getLogger("tracker.daemon")
 
@@ -265,6 +267,21 @@ class Work:
         return finished
 
 
+def describe_start(config: Config) -> str:
+    """The daemon's first log line: what it runs on (the database without its password)."""
+    connectors = [
+        f"{name} ({settings.type}, "
+        + ("stream" if name in config.connector_info and config.connector_info[name].streaming
+           else f"every {format_duration(settings.interval)}")
+        + ")"
+        for name, settings in config.enabled_connectors.items()
+    ]  # fmt: skip
+    return (
+        f"starting with config {config.path}; domains: {', '.join(d.name for d in config.domains)}; "
+        f"database: {_safe_url(config.database_url)}; connectors: {', '.join(connectors) or 'none enabled'}"
+    )
+
+
 class Daemon:
     """The `tracker run` process."""
 
@@ -287,16 +304,25 @@ class Daemon:
         """Run until a signal; returns the exit code."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        log.info("%s", describe_start(self.config))
         store = Store.open(self.config.database_url)
         lock = WriterLock(self.config.database_url, self.config.data_dir)
+        heartbeat = Heartbeat(store, self.clock)
         finished = True
         try:
             if not lock.is_postgres:
                 lock.acquire("tracker run")
+                heartbeat.role = "leader"
+                heartbeat.start(on_beat=flush_repeats)
                 finished = self._lead(store, lambda: True)
             else:
-                finished = self._compete(store, lock)
+                heartbeat.role = "standby"
+                heartbeat.start(on_beat=flush_repeats)
+                finished = self._compete(store, lock, heartbeat)
         finally:
+            if heartbeat.started:  # marked stopped, so `tracker status` says down at once
+                heartbeat.stop()
+            flush_repeats(everything=True)
             if finished:
                 lock.release()
                 store.close()
@@ -306,16 +332,18 @@ class Daemon:
             os._exit(0)  # threads stuck in a network call hold no uncommitted work worth waiting for
         return 0
 
-    def _compete(self, store: Store, lock: WriterLock) -> bool:
+    def _compete(self, store: Store, lock: WriterLock, heartbeat: Heartbeat) -> bool:
         announced = False
         while not self.stop.is_set():
             if lock.try_lead():
                 log.info("leading: this daemon does the work now")
                 store.set_state({"leader": f"pid {os.getpid()} on {socket.gethostname()}"}, self.clock())
+                heartbeat.set_role("leader")
                 finished = self._lead(store, lock.still_leading)
                 if self.stop.is_set():
                     return finished
                 log.error("lost the leader lock (database connection gone); standing by")
+                heartbeat.set_role("standby")
                 lock.release()
                 announced = False
                 continue

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 
 class TrackerError(Exception):
     """Base of every error the CLI reports as one line; ``exit_code`` is what the process exits with."""
@@ -61,3 +64,44 @@ class StoreError(TrackerError):
     """The database cannot be opened or written."""
 
     exit_code = 2
+
+
+_DNS_TEXT = (
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname provided",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+    "failed to resolve",
+    "name resolution",
+)
+
+
+def connection_problem(exc: BaseException, url: str) -> str:
+    """One line for a request that never got an answer from ``url`` (a URL or a host name).
+
+    A failed name lookup, however deeply the client library wrapped it, says ``cannot resolve <host> (no
+    network?)`` instead of errno text; anything else is ``connection failed: <reason>``.
+    """
+    host = urlsplit(url).hostname if "://" in url else url
+    if is_dns_failure(exc):
+        return f"cannot resolve {host or url} (no network?)"
+    text = " ".join(str(exc).split())[:200]
+    return f"connection failed: {text or type(exc).__name__}"
+
+
+def is_dns_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) is a failed host name lookup."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return True
+        if any(text in str(current).lower() for text in _DNS_TEXT):
+            return True
+        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
+    return False

@@ -17,3 +17,9 @@ def overdue_after(interval: timedelta) -> timedelta:
 def idle_after(interval: timedelta, *, streaming: bool) -> timedelta:
     """How long a connector may go without any run before the report lists it as not running."""
     return STREAM_IDLE if streaming else overdue_after(interval)
+
+
+def hung_after(interval: timedelta, budget: timedelta) -> timedelta:
+    """How long one run may go on before it counts as hung: the connector's own budget for a run or twice
+    its interval, whichever is longer."""
+    return max(budget, 2 * interval)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tracker.connector import ConnectorContext, Usage
-from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError, connection_problem
 from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
 from tracker.transport import guarded_client
 
@@ -79,7 +79,7 @@ class HttpClient:
         except httpx.TimeoutException:
             raise TransientError(f"timed out after {self.timeout:g}s", "retried_timeout") from None
         except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {_describe(exc)}", "retried_connection") from None
+            raise TransientError(connection_problem(exc, url), "retried_connection") from None
         self.on_response(response)
         status = response.status_code
         if status in (401, 403):
@@ -99,11 +99,6 @@ class HttpClient:
 
 def _ignore(_response: httpx.Response) -> None:
     return None
-
-
-def _describe(exc: httpx.TransportError) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _snippet(response: httpx.Response) -> str:

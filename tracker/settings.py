@@ -80,16 +80,24 @@ BaseUrl = Annotated[str, BeforeValidator(parse_base_url)]
 class Section(BaseModel):
     """Base of every settings table: unknown keys are errors, values are immutable."""
 
+    # A field's docstring is its description: docs/configuration.md is generated from them (tracker.docs).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
-    )
+        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True,
+        use_attribute_docstrings=True,
+    )  # fmt: skip
 
 
 class TrackerSettings(Section):
+    """Where the tracker keeps its data, and the time zone it reports in."""
+
     data_dir: Path = Path("data")
+    """Folder for the SQLite database, session files and locks (created when missing)."""
     raw_retention: Duration = timedelta(days=90)
+    """Raw payloads received longer ago than this are erased; the mention record stays."""
     database_url: SecretStr = SecretStr("")
+    """Empty: SQLite at `<data_dir>/tracker.db`. Or `postgresql+psycopg://user@host/db`: then several daemons may run, one leads."""
     timezone: str = "UTC"
+    """IANA time zone of report weeks and the report schedule, e.g. `Europe/Berlin`."""
 
     @field_validator("timezone")
     @classmethod
@@ -115,9 +123,14 @@ class TrackerSettings(Section):
 
 
 class DomainSettings(Section):
+    """A domain to monitor: one `[[domains]]` table (double brackets) each."""
+
     name: str
+    """The domain, bare: `example.com`, without a scheme or path."""
     include_subdomains: bool = True
+    """Also count links to its subdomains (`blog.example.com`); `www.` always counts."""
     exclude_authors: tuple[str, ...] = ()
+    """Your own accounts, whose posts are not mentions: `\"x:handle\"`, `\"reddit:user\"`, `\"bluesky:handle\"`."""
 
     @field_validator("name")
     @classmethod
@@ -156,17 +169,25 @@ def parse_schedule(value: Any) -> WeeklySchedule:
 
 
 class ReportSettings(Section):
+    """The weekly report the daemon writes (`tracker report` writes one on demand)."""
+
     output_dir: Path = Path("reports-out")
+    """Where reports go: `<output_dir>/<YYYY>-W<WW>/` per week and an `index.html`."""
     schedule: Annotated[WeeklySchedule, BeforeValidator(parse_schedule)] = WeeklySchedule(0, 6, 0)
+    """When the daemon writes last week's report, in `tracker.timezone`."""
     formats: tuple[Literal["csv", "html"], ...] = ("csv", "html")
+    """Which to write: `csv` (the CSV files) and `html` (`report.html`)."""
 
 
 class ConnectorSettings(Section):
     """Keys every connector table has; each connector type's ``Settings`` subclass adds its own."""
 
     type: str
+    """The connector type (`tracker connectors` lists them, plugins included), or `package.module:Class`."""
     enabled: bool = True
+    """`false` keeps the table without running it (its `${VARS}` need not be set)."""
     interval: Duration = timedelta(minutes=10)
+    """How often the daemon polls it."""
     max_response_size: ByteSize = DEFAULT_MAX_RESPONSE_SIZE
     """The largest response body (decompressed) a request may bring; a larger one fails like a malformed
     response (retried, counted as ``retried_too_large``)."""

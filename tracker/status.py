@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, select
 
 from tracker import registry
 from tracker.connector import ConnectorContext
-from tracker.health import overdue_after
+from tracker.health import hung_after, overdue_after
+from tracker.heartbeat import DaemonStatus
 from tracker.periods import IsoWeek, month_start
 from tracker.record import format_utc, parse_iso
 from tracker.schema import connector_runs, cursors, mentions
@@ -23,6 +24,7 @@ HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down
 _DOWN_AFTER_FAILURES = 3
 HEALTH_KINDS = ("poll", "stream")  # refreshes and backfills say nothing about whether polling works
 STREAM_SILENCE = timedelta(minutes=5)
+STREAM_CONNECT_GRACE = timedelta(minutes=1)  # a stream that has read nothing for this long is not connected
 
 
 @dataclass
@@ -50,6 +52,9 @@ class ConnectorStatus:
     last_outcome: str | None = None  # the last run's status, ignoring runs cut short by a shutdown
     streaming_since: datetime | None = None  # a stream connector's run that is still going
     partial_coverage: str | None = None  # why the platform's API cannot show everything
+    stream_events: int = 0  # what that run has read: none means it never connected
+    running_since: datetime | None = None  # a polled connector's run that is still going
+    hung_after: timedelta | None = None  # how long a run may go on before it counts as hung
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         data = asdict(self)
@@ -60,6 +65,7 @@ class ConnectorStatus:
             int((now - self.cursor_updated_at).total_seconds()) if self.cursor_updated_at else None
         )
         data["spend_this_month_usd"] = round(self.spend_this_month_usd, 4)
+        data["hung_after"] = int(self.hung_after.total_seconds()) if self.hung_after else None
         return data
 
 
@@ -139,14 +145,21 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
                 ).scalar()
                 or 0
             )
-            if connector.streaming:
-                status.streaming_since = conn.execute(
-                    select(func.max(connector_runs.c.started_at)).where(
-                        connector_runs.c.connector == name,
-                        connector_runs.c.status == "running",
-                        connector_runs.c.kind == "stream",
-                    )
-                ).scalar()
+            running = conn.execute(
+                select(connector_runs.c.started_at, connector_runs.c.items_read)
+                .where(
+                    connector_runs.c.connector == name,
+                    connector_runs.c.status == "running",
+                    connector_runs.c.kind == ("stream" if connector.streaming else "poll"),
+                )
+                .order_by(connector_runs.c.started_at.desc())
+                .limit(1)
+            ).first()
+            if running is not None and connector.streaming:
+                status.streaming_since, status.stream_events = running.started_at, int(running.items_read)
+            elif running is not None:
+                status.running_since = running.started_at
+            status.hung_after = hung_after(settings.interval, connector.run_budget())
             if settings.enabled:
                 status.health, status.note = _health(status, settings.interval, now)
             statuses.append(status)
@@ -174,6 +187,13 @@ def _describe_runs(status: ConnectorStatus, runs: Sequence[Mapping[Any, Any]]) -
 
 
 def _health(status: ConnectorStatus, interval: timedelta, now: datetime) -> tuple[str, str | None]:
+    if status.streaming_since is not None and status.stream_events == 0:
+        waiting = now - status.streaming_since
+        if waiting <= STREAM_CONNECT_GRACE:
+            return "pending", "connecting"
+        return "degraded", f"not connected: nothing read in {_age(waiting)} since it started" + (
+            f" (last error: {status.last_error})" if status.last_error else ""
+        )
     if status.streaming_since is not None:  # a stream saves its cursor every few seconds while it reads
         silent = now - status.cursor_updated_at if status.cursor_updated_at else now - status.streaming_since
         if silent <= STREAM_SILENCE:
@@ -182,6 +202,13 @@ def _health(status: ConnectorStatus, interval: timedelta, now: datetime) -> tupl
         return (
             "down" if silent > timedelta(hours=1) else "degraded"
         ), f"stream silent: no cursor saved for {minutes} min"
+    if status.running_since is not None and status.hung_after is not None:
+        running = now - status.running_since
+        if running > status.hung_after:
+            return (
+                "degraded",
+                f"running for {_age(running)} (hung? a run should end within {_age(status.hung_after)})",
+            )
     if status.last_outcome is None:
         return "pending", "has not run yet"
     if status.last_outcome == "budget":
@@ -214,8 +241,13 @@ def _age(span: timedelta) -> str:
     return f"{minutes // (24 * 60)} days"
 
 
-def overall(statuses: list[ConnectorStatus]) -> str:
-    """healthy, degraded or down: down when every enabled connector that has run is down."""
+def overall(statuses: list[ConnectorStatus], daemon: DaemonStatus | None = None) -> str:
+    """healthy, degraded or down: down when the daemon that ran here is gone, or when every enabled connector
+    that has run is down; degraded when one is, or when only standbys are left."""
+    if daemon is not None and daemon.ever_ran and not daemon.running:
+        return "down"
+    if daemon is not None and daemon.running and daemon.leader is None:
+        return "degraded"
     active = [s for s in statuses if s.enabled and s.health != "pending"]
     if active and all(s.health == "down" for s in active):
         return "down"

@@ -97,6 +97,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=False)  # as configured, once opened
         self.dialect = engine.dialect.name
         self._held = threading.local()  # this thread's connection for page writes, see holding_connection
 
@@ -104,13 +105,13 @@ class Store:
     def open(cls, url: str, *, migrate: bool = True) -> Store:
         """Open the database at ``url`` and bring its schema up to date."""
         store = cls(create_store_engine(url))
+        store.url = url
         if migrate:
             try:
                 store.migrate()
             except DatabaseError as exc:  # unreachable, refused, or not a database at all
                 store.close()
-                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                raise StoreError(f"cannot open the database {_safe_url(url)}: {reason}") from exc
+                raise _cannot_open(url, exc) from exc
             except StoreError:
                 store.close()
                 raise
@@ -120,6 +121,24 @@ class Store:
         self.engine.dispose()
 
     # Schema
+
+    def check_schema(self) -> str | None:
+        """The schema revision, read without migrating (None: no schema yet); the StoreError :meth:`open` would
+        raise when the database cannot be read or is newer than this release."""
+        try:
+            with self.read() as conn:
+                current = self.revision(conn)
+        except DatabaseError as exc:
+            raise _cannot_open(self.url, exc) from exc
+        self._refuse_newer(current)
+        return current
+
+    def _refuse_newer(self, current: str | None) -> None:
+        if current is not None and current.isdigit() and int(current) > int(HEAD_REVISION):
+            raise StoreError(
+                f"the database {_safe_url(self.url)} has schema {current}, newer than this mention-tracker knows "
+                f"({HEAD_REVISION}); upgrade mention-tracker, or set tracker.database_url to another database"
+            )
 
     def revision(self, conn: Connection) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
@@ -136,12 +155,7 @@ class Store:
             current = self.revision(conn)
             if current == HEAD_REVISION:
                 return
-            if current is not None and current.isdigit() and int(current) > int(HEAD_REVISION):
-                url = _safe_url(self.engine.url.render_as_string(hide_password=False))
-                raise StoreError(
-                    f"the database {url} has schema {current}, newer than this mention-tracker knows "
-                    f"({HEAD_REVISION}); upgrade mention-tracker, or set tracker.database_url to another database"
-                )
+            self._refuse_newer(current)
             from alembic import command
             from alembic.config import Config as AlembicConfig
 
@@ -402,6 +416,10 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(statement, [{"key": k, "value": v, "updated_at": now} for k, v in values.items()])
 
+    def delete_state(self, keys: Sequence[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(daemon_state.delete().where(daemon_state.c.key.in_(list(keys))))
+
     def state(self, prefix: str = "") -> dict[str, tuple[str, datetime]]:
         query = select(daemon_state).where(daemon_state.c.key.startswith(prefix, autoescape=True))
         with self.read() as conn:
@@ -572,6 +590,11 @@ def mention_from_row(row: Mapping[Any, Any], mention_links: tuple[Link, ...]) ->
         raw=row["raw"],
         deleted_at=row["deleted_at"],
     )
+
+
+def _cannot_open(url: str, exc: DatabaseError) -> StoreError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return StoreError(f"cannot open the database {_safe_url(url)}: {reason}")
 
 
 def _safe_url(url: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError, connection_problem, is_dns_failure
 from tracker.retry import Retrier, RetryPolicy, TransientError
 from tracker.transport import client_options
 
@@ -52,6 +52,7 @@ class BlueskyClient:
     def __init__(
         self,
         *,
+        name: str,
         handle: str,
         password: str,
         base_url: str,
@@ -61,6 +62,7 @@ class BlueskyClient:
         log: logging.Logger,
         retry: RetryPolicy | None = None,
     ) -> None:
+        self.name = name  # the config table, for hints
         self.handle = handle
         self._password = password
         self.base_url = base_url
@@ -131,7 +133,12 @@ class BlueskyClient:
             except NetworkError as exc:  # connection faults, and HTTP 502, 409 and 413
                 status = exc.response.status_code if exc.response is not None else 0
                 counter = "retried_5xx" if status >= 500 else "retried_connection"
-                raise TransientError(f"network error: {_reason(exc)}", counter) from exc
+                reason = (
+                    connection_problem(exc, self.base_url)
+                    if is_dns_failure(exc)
+                    else f"network error: {_reason(exc)}"
+                )
+                raise TransientError(reason, counter) from exc
             except RequestException as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status < 500:
@@ -198,7 +205,7 @@ class BlueskyClient:
             hint = (
                 "use an app password (Settings > Privacy and security > App passwords)"
                 if _error(exc) == "AuthFactorTokenRequired"
-                else "check connectors.<name>.handle and app_password"
+                else f"check connectors.{self.name}.handle and app_password"
             )
             raise AuthError(f"Bluesky rejected the login of {self.handle}: {_reason(exc)}; {hint}") from exc
         self.logins += 1

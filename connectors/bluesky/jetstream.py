@@ -27,11 +27,17 @@ from websockets.sync.client import reconnect
 from connectors.bluesky.appview import Profiles, refresh_pages
 from connectors.bluesky.posts import POST, post_uri, record_mention
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
-from tracker.errors import ConnectorError, Interrupted, RedirectRefusedError
+from tracker.errors import (
+    ConnectorError,
+    Interrupted,
+    RedirectRefusedError,
+    connection_problem,
+    is_dns_failure,
+)
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
-from tracker.settings import BaseUrl, ByteSize, ConnectorSettings, Duration
+from tracker.settings import BaseUrl, ByteSize, ConnectorSettings, Duration, format_duration
 from tracker.transport import check_redirect
 from tracker.urls import DomainMatcher
 
@@ -68,17 +74,32 @@ class _SameHostConnect(reconnect):
 
 class JetstreamSettings(ConnectorSettings):
     endpoints: tuple[BaseUrl, ...] = ("wss://jetstream2.us-east.bsky.network/subscribe",)
+    """Jetstream websocket URLs; the next is tried when one fails."""
     appview_url: BaseUrl = "https://public.api.bsky.app"
+    """A public AppView: authors' handles, names and followers, and engagement refresh."""
     initial_lookback: Duration = timedelta(minutes=10)
+    """Where the first pass starts, back from now."""
     replay_window: Duration = timedelta(hours=24)  # how long Jetstream keeps events (its event TTL)
+    """How long Jetstream keeps events: a saved place older than this is a recorded coverage gap."""
     overlap: Duration = timedelta(seconds=5)
+    """How far before its saved place a connection resumes (Jetstream orders events only roughly)."""
     flush_every: Duration = timedelta(seconds=5)
+    """How often the place is saved while reading, even when nothing matched."""
     idle_timeout: Duration = timedelta(seconds=10)  # catch-up ends when the stream is quiet this long
+    """`tracker poll` stops catching up when the stream is quiet this long."""
     stall_timeout: Duration = timedelta(minutes=2)  # following, a stream quiet this long is reconnected
+    """`tracker run` reconnects a stream quiet this long."""
     connect_timeout: Duration = timedelta(seconds=10)
-    max_response_size: ByteSize = 1024**2  # an event is a few KB; a record can be up to 1 MB
+    """How long opening a connection (or a profile lookup) may take."""
+    max_response_size: ByteSize = 1024**2
+    """The largest event accepted (an event is a few KB; a record can be up to 1 MB)."""
     max_failures: int = Field(6, ge=1, le=100)
+    """Failed connections in a row, over all endpoints, before the run fails."""
     profile_ttl: Duration = timedelta(days=1)
+    """How long authors' handles, names and followers are cached."""
+    max_clock_skew: Duration = timedelta(minutes=1)
+    """How far ahead of this machine's clock an event may be stamped; a later stamp is a counted problem and
+    never the stream position."""
 
     @field_validator("endpoints")
     @classmethod
@@ -212,6 +233,12 @@ class Progress:
     recent: dict[str, int] = field(default_factory=dict)  # at-uri -> time_us
     gaps: list[Gap] = field(default_factory=list)
     since: str | None = None  # a backfill's start, kept in its cursor
+    future: int = 0  # events stamped past the clock (plus the skew) since the last page
+    future_most: int = 0  # the latest such stamp
+
+    def stamped_in_future(self, stamp: int) -> None:
+        self.future += 1
+        self.future_most = max(self.future_most, stamp)
 
 
 class JetstreamConnector(Connector):
@@ -249,6 +276,25 @@ class JetstreamConnector(Connector):
             f"for links to {', '.join(d.name for d in domains)}; `tracker poll` catches up to now and stops"
         )
 
+    def check_online(self, domains: Sequence[Any]) -> str:
+        """Connect to each endpoint and wait for its first event (Jetstream needs no account)."""
+        answered, problems = [], []
+        for endpoint in self.settings.endpoints:
+            try:
+                with self._connect(endpoint, _us(self.context.clock())) as connection:
+                    connection.recv(timeout=self.settings.connect_timeout.total_seconds())
+                answered.append(endpoint)
+            except TimeoutError:
+                wait = format_duration(self.settings.connect_timeout)
+                problems.append(f"{endpoint}: connected, but no event within {wait}")
+            except _connect_errors() as exc:
+                problems.append(f"{endpoint}: {_describe_failure(exc, endpoint)}")
+        if not answered:
+            raise ConnectorError("no Jetstream endpoint answered: " + "; ".join(problems))
+        return f"{len(answered)} of {len(self.settings.endpoints)} endpoint(s) stream events" + (
+            f" ({'; '.join(problems)})" if problems else ""
+        )
+
     # The stream
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
@@ -272,7 +318,7 @@ class JetstreamConnector(Connector):
                 with self._connect(endpoint, at) as connection:
                     outcome, received = yield from self._read(connection, handler, progress, request, now_us)
             except _connect_errors() as exc:
-                problem = _describe_failure(exc)
+                problem = _describe_failure(exc, endpoint)
                 wait = _retry_after(exc)
             else:
                 if outcome == "done":
@@ -318,6 +364,12 @@ class JetstreamConnector(Connector):
         now_us = _us(request.started_at)
         state = self.cursor_state(request, "stream") or {}
         saved, since = state.get("time_us"), _since(request)
+        if type(saved) is int and saved > self._ceiling():  # saved by a release that trusted the stamps
+            self.log.warning(
+                "the saved stream position is %s ahead of this machine's clock; starting afresh",
+                _ahead(saved - now_us),
+            )
+            saved = None
         if type(saved) is int and saved > 0 and state.get("since") == since:
             position = saved - overlap
             listed = state.get("recent")
@@ -338,6 +390,10 @@ class JetstreamConnector(Connector):
             )
             position = progress.cursor = earliest
         return position, progress, resumed
+
+    def _ceiling(self) -> int:
+        """The latest ``time_us`` this machine's clock accepts (Jetstream's clock is not trusted)."""
+        return _us(self.context.clock()) + _span(self.settings.max_clock_skew)
 
     def _connect(self, endpoint: str, position: int) -> Any:
         url = f"{endpoint}?{urlencode({'wantedCollections': POST, 'cursor': position})}"
@@ -369,6 +425,7 @@ class JetstreamConnector(Connector):
         flush_at = time.monotonic() + flush_every
         last_message = time.monotonic()
         received = 0
+        ceiling = self._ceiling()
         while True:
             if self.context.stop.is_set():
                 yield self.page(handler, progress)
@@ -388,10 +445,13 @@ class JetstreamConnector(Connector):
                 received += 1
                 last_message = time.monotonic()
                 stamp = handler.handle(data.decode("utf-8", errors="replace"))
-                if stamp > now_us and not request.follow:
+                if stamp > ceiling and stamp > (ceiling := self._ceiling()):
+                    progress.stamped_in_future(stamp)  # the server's clock is wrong: not a place to resume
+                elif stamp > now_us and not request.follow:
                     yield self.page(handler, progress)
                     return "done", received  # an event stamped after this pass began: the live edge
-                progress.cursor = max(progress.cursor, stamp)
+                else:
+                    progress.cursor = max(progress.cursor, stamp)
             if handler.full or time.monotonic() >= flush_at:
                 if handler.events or handler.problems:  # a silent connection has nothing new to save
                     yield self.page(handler, progress)
@@ -400,6 +460,10 @@ class JetstreamConnector(Connector):
     def page(self, handler: StreamHandler, progress: Progress) -> Page:
         """The posts, deletions and problems ``handler`` collected so far, as a page with the cursor after them."""
         candidates, deleted, problems, events = handler.drain()
+        now_us, ceiling = _us(self.context.clock()), self._ceiling()
+        for candidate in candidates:  # a post stamped in the future is dated by its createdAt, else now
+            if candidate.time_us > ceiling:
+                candidate.time_us = now_us
         # Posts taken before (the overlap replays them) are skipped; edits always count.
         fresh = [c for c in candidates if c.update or c.uri not in progress.recent]
         authors = self.profiles.resolve([c.uri.split("/", 3)[2] for c in fresh]) if fresh else {}
@@ -420,6 +484,14 @@ class JetstreamConnector(Connector):
         state: dict[str, Any] = {"time_us": progress.cursor, "recent": sorted(progress.recent)}
         if progress.since is not None:
             state["since"] = progress.since
+        if progress.future:
+            problems.append(
+                f"{progress.future} Jetstream event(s) stamped up to {_ahead(progress.future_most - now_us)} "
+                "ahead of this machine's clock: not taken as the stream position (a post among them is dated "
+                "by its createdAt)"
+            )
+            self.context.usage.count("future_stamps", progress.future)
+            progress.future = progress.future_most = 0
         page = Page(
             "stream",
             mentions,
@@ -450,11 +522,13 @@ def _connect_errors() -> tuple[type[BaseException], ...]:
     return (OSError, TimeoutError, EOFError, WebSocketException)
 
 
-def _describe_failure(exc: BaseException) -> str:
+def _describe_failure(exc: BaseException, endpoint: str) -> str:
     from websockets.exceptions import InvalidStatus
 
     if isinstance(exc, InvalidStatus):
         return f"the server refused the connection with HTTP {exc.response.status_code}"
+    if is_dns_failure(exc):
+        return connection_problem(exc, endpoint)
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -464,6 +538,14 @@ def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, InvalidStatus):
         return parse_retry_after(exc.response.headers.get("Retry-After"))
     return None
+
+
+def _ahead(span_us: int) -> str:
+    seconds = max(0, span_us // 1_000_000)
+    for size, unit in ((86400 * 365, "years"), (86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= 2 * size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def _since(request: FetchRequest) -> str | None:

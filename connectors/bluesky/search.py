@@ -41,14 +41,23 @@ _MS = timedelta(milliseconds=1)
 
 class BlueskySettings(ConnectorSettings):
     handle: str
+    """Your Bluesky handle, e.g. `you.bsky.social`."""
     app_password: SecretStr
+    """An app password (Settings > Privacy and security > App passwords), not the account's password."""
     api_base_url: BaseUrl = "https://bsky.social"
+    """Your PDS: where the account logs in and searches."""
     overlap: Duration = timedelta(minutes=15)  # posts reach the search index late, sometimes by minutes
+    """How far back each pass reads again: posts reach the search index late, sometimes by minutes."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass reads."""
     page_size: int = Field(100, ge=1, le=100)
+    """Posts per search request."""
     max_pages: int = Field(50, ge=1, le=10_000)  # per domain and pass; the rest is read by the next pass
+    """Pages per domain and pass; the rest is read by the next pass."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
     profile_ttl: Duration = timedelta(days=1)
+    """How long authors' handles, names and followers are cached."""
 
     @field_validator("handle")
     @classmethod
@@ -95,6 +104,7 @@ class BlueskyConnector(Connector):
             from connectors.bluesky.client import BlueskyClient
 
             self._client = BlueskyClient(
+                name=self.name,
                 handle=self.settings.handle,
                 password=self.settings.app_password.get_secret_value(),
                 base_url=self.settings.api_base_url,

@@ -28,7 +28,13 @@ from connectors.reddit.budget import RATE_HEADERS, RequestBudget
 from connectors.reddit.sources import Item, SourceRefusedError
 from connectors.reddit.things import created_of, fullname_of
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError, RedirectRefusedError, ResponseLimitError
+from tracker.errors import (
+    AuthError,
+    ConnectorError,
+    RedirectRefusedError,
+    ResponseLimitError,
+    connection_problem,
+)
 from tracker.http_requests import GuardedSession
 from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
 from tracker.transport import check_redirect
@@ -89,9 +95,7 @@ class Transport:
             except requests.Timeout:
                 raise TransientError(f"no answer within {self.timeout[1]:.0f}s", "retried_timeout") from None
             except requests.RequestException as exc:
-                raise TransientError(
-                    f"connection failed: {type(exc).__name__}: {str(exc)[:200]}", "retried_connection"
-                ) from None
+                raise TransientError(connection_problem(exc, url), "retried_connection") from None
             self.budget.note(response.headers)
             for header in RATE_HEADERS:
                 response.headers.pop(header, None)

@@ -54,20 +54,35 @@ _NO_KEY = 'or set auth = "none" to read the public feeds without an API key'
 
 class RedditSettings(ConnectorSettings):
     auth: Literal["oauth", "none"] = "oauth"
+    """`oauth`: the API through praw with a script app's id and secret. `none`: public Atom feeds, no key (no metrics; every 30m unless `interval` is set)."""
     client_id: str = Field("", validate_default=True)
+    """The script app's client id (https://www.reddit.com/prefs/apps); `oauth` only."""
     client_secret: SecretStr = Field(SecretStr(""), validate_default=True)
+    """The script app's secret; `oauth` only."""
     user_agent: str = ""
+    """Describe your app, e.g. `mention-tracker/1.0 by u/you`, as Reddit asks."""
     watch_subreddits: tuple[str, ...] = ()
+    """Subreddits whose new comments are scanned for links (Reddit has no comment search)."""
     search: bool = True
+    """Also search all of Reddit for `site:<domain> OR selftext:\"<domain>\"`."""
     api_base_url: BaseUrl = "https://oauth.reddit.com"
+    """The Reddit API (OAuth)."""
     auth_base_url: BaseUrl = "https://www.reddit.com"
+    """Where access tokens come from."""
     feed_base_url: BaseUrl = "https://www.reddit.com"
+    """Where the public feeds come from (`auth = \"none\"`)."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass reads."""
     search_overlap: Duration = timedelta(hours=1)  # Reddit's search index lags behind its listings
+    """How far back each search reads again: Reddit's search index lags behind its listings."""
     max_items: int = Field(1000, ge=PAGE_SIZE, le=10_000)
+    """New posts read per source and pass; more in one interval are recorded as a coverage gap."""
     requests_per_minute: int = Field(100, ge=1, le=100)
+    """One request budget for all sources (Reddit allows 100)."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
     max_rate_limit_wait: Duration = timedelta(minutes=10)
+    """The longest rate-limit wait a pass accepts; a longer one ends the pass (the next tries again)."""
 
     @classmethod
     def unused_keys(cls, section: Mapping[str, Any]) -> frozenset[str]:

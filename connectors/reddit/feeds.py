@@ -23,7 +23,7 @@ from connectors.reddit.budget import RequestBudget
 from connectors.reddit.sources import Item
 from connectors.reddit.things import GONE_TEXTS, REDDIT
 from tracker.connector import ConnectorContext
-from tracker.errors import ConnectorError, ResponseLimitError
+from tracker.errors import ConnectorError, ResponseLimitError, connection_problem
 from tracker.record import Link, Mention, Metrics, RecordError, parse_iso, raw_json
 from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_after
 from tracker.textlinks import html_links, html_to_text, urls_in_text
@@ -88,9 +88,7 @@ class FeedClient:
             except httpx.TimeoutException:
                 raise TransientError("no answer in time", "retried_timeout") from None
             except httpx.TransportError as exc:
-                raise TransientError(
-                    f"connection failed: {type(exc).__name__}", "retried_connection"
-                ) from None
+                raise TransientError(connection_problem(exc, url), "retried_connection") from None
             status = response.status_code
             statuses.append(status)
             if status == 403:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from tracker.connector import ConnectorContext
-from tracker.errors import AuthError, ConnectorError, ResponseLimitError
+from tracker.errors import AuthError, ConnectorError, ResponseLimitError, connection_problem
 from tracker.http_requests import GuardedSession
 from tracker.retry import Retrier, RetryPolicy, TransientError, number, parse_retry_after, until
 
@@ -179,7 +179,7 @@ class XApi:
         if isinstance(exc, requests.Timeout):
             return TransientError(f"no answer within {self.session.timeout[1]:.0f}s", "retried_timeout")
         if isinstance(exc, requests.RequestException):
-            return TransientError(f"connection failed: {type(exc).__name__}", "retried_connection")
+            return TransientError(connection_problem(exc, self.session.base_url), "retried_connection")
         if isinstance(exc, ValueError):  # e.g. a rate-limit header that is not a number
             return TransientError(f"malformed response ({exc})", "retried_malformed")
         return exc

@@ -52,16 +52,27 @@ _RECOVERIES = 3  # rejected page tokens or lower bounds one query may recover fr
 class XSettings(ConnectorSettings):
     interval: Duration = timedelta(minutes=15)
     bearer_token: SecretStr
+    """The app-only Bearer Token of an X app in a project with API access."""
     api_base_url: BaseUrl = "https://api.twitter.com"
+    """The X API (or a proxy)."""
     monthly_budget_usd: float = Field(50.0, ge=0)
+    """Stop before this month's estimated spend would pass it."""
     refresh: bool = False
+    """Refresh the engagement of X posts (+1 h, +24 h, +7 d); it costs reads too."""
     post_read_usd: float = Field(0.005, ge=0)
+    """What X bills per post read (once per UTC day)."""
     user_read_usd: float = Field(0.010, ge=0)
+    """What X bills per user read (once per UTC day)."""
     initial_lookback: Duration = SEARCH_WINDOW
+    """How far back the first pass reads (recent search reaches 7 days)."""
     settle_time: Duration = timedelta(seconds=30)
+    """How long X's index is given to catch up: newer posts are read by the next pass."""
     max_query_length: int = Field(512, ge=64, le=4096)
+    """The longest search query; domains are grouped into queries within it."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
     max_rate_limit_wait: Duration = timedelta(minutes=15)
+    """The longest rate-limit wait a pass accepts; a longer one ends the pass (the next tries again)."""
 
     @field_validator("bearer_token")
     @classmethod
@@ -136,6 +147,11 @@ class XConnector(Connector):
 
     def monthly_budget_usd(self) -> float | None:
         return self.settings.monthly_budget_usd
+
+    def check_online(self, domains: Sequence[DomainSettings]) -> str:
+        """A lookup of a post that does not exist: the token is checked, nothing is read or billed."""
+        self.api.lookup(["1"])
+        return "answered a post lookup (nothing read, nothing billed)"
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         queries = plan_queries(domains, {}, self.settings.max_query_length)

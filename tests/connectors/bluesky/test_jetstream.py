@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -595,3 +595,77 @@ def test_the_cheap_prefilter_keeps_every_event_a_full_parse_would(
         ["at://did:plc:abc/app.bsky.feed.post/3k"] if wanted else []
     )
     assert handler.problems == []
+
+
+TEN_YEARS_US = 10 * 365 * 86_400 * 1_000_000
+CREATED_AT = datetime(2026, 7, 4, 14, 38, 6, 240000, tzinfo=UTC)  # the createdAt of every generated post
+
+
+def from_the_future(rkey: str = "3future") -> str:
+    return post_event(
+        ALICE, rkey, NOW_US + TEN_YEARS_US, "sent ahead: ", links=[("https://example.com/f", "f")]
+    )
+
+
+def test_an_event_stamped_in_the_future_is_stored_by_its_date_and_never_becomes_the_position(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    start = NOW_US - 10_000_000
+    with JetstreamServer([*generated(10, start, {2}), from_the_future()], live=live(clock)) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock)
+        result = rig.poll()
+        again = rig.poll()  # the next pass is not stopped by it either
+    assert (result.status, result.new, again.status) == ("ok", 2, "ok")
+    assert rig.cursor()["time_us"] == start + 9 * 1000  # the newest event this machine's clock believes
+    assert rig.mentions()[uri(ALICE, "3future")].created_at == CREATED_AT
+    assert result.skipped == 1
+    assert result.problems == [
+        "1 Jetstream event(s) stamped up to 10 years ahead of this machine's clock: not taken as the stream "
+        "position (a post among them is dated by its createdAt)"
+    ]
+    assert json.loads(rig.store.run(result.run_id)["counters"])["future_stamps"] == 1
+
+
+def test_following_never_moves_the_position_to_a_future_stamp(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    start = NOW_US - 60_000_000
+    with JetstreamServer([*generated(5, start, set()), from_the_future()]) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock, extra='flush_every = "1s"')
+        stop = threading.Event()
+        poller = rig.poller(stop)
+        worker = threading.Thread(target=lambda: poller.poll("bluesky_stream", kind="stream", follow=True))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 20
+            while rig.store.count_mentions() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stream.add(
+                generated(3, NOW_US + 1_000_000, set(), tag="aft")
+            )  # a second ahead: the skew allows it
+            while rig.cursor_time() != NOW_US + 1_002_000 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            poller.close()
+        reconnects = [query["cursor"] for query in stream.queries[1:]]
+    assert rig.cursor()["time_us"] == NOW_US + 1_002_000
+    assert reconnects == []  # one connection: nothing made it ask for a cursor ten years ahead
+
+
+def test_a_saved_position_in_the_future_is_not_resumed(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    from tracker.connector import Cursor, Page
+
+    with JetstreamServer(generated(5, NOW_US - 5_000_000, {1}), live=live(clock)) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock)
+        run_id = rig.store.start_run("bluesky_stream", "poll", NOW - timedelta(hours=1))
+        poisoned = Page("stream", cursor=Cursor(1, {"time_us": NOW_US + TEN_YEARS_US, "recent": []}))
+        rig.store.write_page(connector="bluesky_stream", platform="bluesky", run_id=run_id, page=poisoned,
+                             mentions_to_store=[], now=NOW - timedelta(hours=1))  # fmt: skip
+        result = rig.poll()
+        assert stream.queries[0]["cursor"] == [str(NOW_US - 600_000_000)]  # afresh: the initial lookback
+    assert (result.status, result.new) == ("ok", 1)
+    assert rig.cursor()["time_us"] == NOW_US - 5_000_000 + 4000

@@ -311,7 +311,7 @@ def test_a_wrong_app_password_is_a_credentials_error(tmp_path: Path, pds: FakePd
     assert result.status == "failed"
     assert result.error == (
         "credentials rejected: Bluesky rejected the login of tracker.test: Invalid identifier or password; "
-        "check connectors.<name>.handle and app_password"
+        "check connectors.bluesky.handle and app_password"
     )
     assert (len(pds.requests_to(CREATE_SESSION)), rig.sleeps) == (1, [])
     assert not rig.session_file.exists()
