@@ -103,7 +103,7 @@ MATCHES = [
     ("http://example.com:8080/", "example.com"),
     ("example.com/page", "example.com"),
     ("mailto:a@example.com", None),
-    ("https://ex%61mple.com/", None),
+    ("https://ex%61mple.com/", "example.com"),  # a browser decodes the escape: it is example.com
     ("https://example.com-evil.net/", None),
     ("https://bucher.de/", None),
 ]

@@ -31,7 +31,7 @@ from tracker.http import HttpClient
 from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
 from tracker.settings import BaseUrl, ConnectorSettings, Duration
-from tracker.urls import DomainMatcher
+from tracker.urls import fold_dots
 
 _HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first
 _TIME = '"time_us":'
@@ -152,6 +152,10 @@ class StreamHandler:
             if needle in lowered:
                 self._take(message, stamp)
                 break
+        else:  # "example。com": ideographic and full-width full stops are dots in a host
+            folded = fold_dots(lowered)
+            if folded is not lowered and any(needle in folded for needle in self.needles):
+                self._take(message, stamp)
         return stamp
 
     def _take(self, message: str, stamp: int, check_needles: bool = False) -> None:
@@ -165,7 +169,7 @@ class StreamHandler:
             if operation == "delete":
                 self.deleted.append(uri)
             elif operation in ("create", "update"):
-                if check_needles and not any(needle in message.lower() for needle in self.needles):
+                if check_needles and not any(needle in fold_dots(message.lower()) for needle in self.needles):
                     return
                 record = commit.get("record")
                 if not isinstance(record, dict):
@@ -236,8 +240,9 @@ class JetstreamConnector(Connector):
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         settings = self.settings
-        matcher = DomainMatcher((d.name, d.include_subdomains) for d in request.domains)
-        handler = StreamHandler(matcher.needles)
+        handler = StreamHandler(
+            request.link_matcher().needles
+        )  # short-link hosts too, when they are resolved
         now_us = _us(request.started_at)
         overlap = _span(settings.overlap)
         position, progress, resumed = self._start(request)

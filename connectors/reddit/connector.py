@@ -213,7 +213,7 @@ class RedditConnector(Connector):
         return self._usage(0)
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
-        matcher = DomainMatcher((domain.name, domain.include_subdomains) for domain in request.domains)
+        matcher = request.link_matcher()
         refused: list[str] = []
         for source in self._sources(request.domains):
             bounds = Bounds.plan(
