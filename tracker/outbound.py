@@ -233,6 +233,8 @@ class Outbound:
             sock.settimeout(remaining)
             chunk = sock.recv(8192)
             if not chunk:
+                if self._monotonic() >= deadline:  # the watchdog shut it
+                    raise OutboundError(f"{url}: no answer within {self.timeout:g}s")
                 raise OutboundError(f"{url}: the connection closed before the headers ended")
             received += chunk
 

@@ -12,23 +12,25 @@ import unicodedata
 
 # A URL with a scheme, or a bare host name with an optional port and path ("example.com/page"). Labels of a
 # bare host may be separated by ideographic or full-width full stops too ("example。com", as UTS #46 reads
-# them). The look-behind keeps e-mail addresses and the middle of words out.
-_LABEL = "a-z0-9\u00a1-\u3001\u3003-\uff0d\uff0f-\uff60\uff62-\uffff"  # every letter but the dots
+# them). CJK punctuation ends a URL ("https://example.com/a、どうぞ"). The look-behind keeps e-mail addresses
+# and the middle of words out.
 _ALT_DOTS = "\u3002\uff0e\uff61"  # ideographic, full-width and half-width ideographic full stops
 _DOT = f"[.{_ALT_DOTS}]"
+_CJK_PUNCTUATION = "\u3000\u3001\u3003-\u303f\uff01-\uff0d\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff60\uff62-\uff65"
+_LETTERS = "a-z\u00a1-\u2fff\u3040-\uff00\uff21-\uff3a\uff41-\uff5a\uff66-\uffff"
+_LABEL = f"0-9\uff10-\uff19{_LETTERS}"
+_URL_CHAR = f"""[^\\s<>"'`\\]\\[{{}}|\\\\^{_CJK_PUNCTUATION}]"""
 _URL_RE = re.compile(
-    r"""https?://[^\s<>"'`\]\[{}|\\^]+"""
+    f"https?://{_URL_CHAR}+"
     rf"""|(?<![@\w.\-/{_ALT_DOTS}])(?:[{_LABEL}](?:[{_LABEL}\-]{{0,61}}[{_LABEL}])?{_DOT})+"""
-    r"""(?:[a-z\u00a1-\u3001\u3003-\uff0d\uff0f-\uff60\uff62-\uffff]{2,63}|xn--[a-z0-9\-]{1,59})\.?"""
-    r"""(?::\d{1,5})?(?:/[^\s<>"'`\]\[{}|\\^]*)?""",
+    rf"""(?:[{_LETTERS}]{{2,63}}|xn--[a-z0-9\-]{{1,59}})\.?(?::\d{{1,5}})?(?:/{_URL_CHAR}*)?""",
     re.IGNORECASE,
 )
 # Scripts written without spaces: a bare host glued to such text ("詳しくはexample.com") starts after it, as the
-# platforms' own linkifiers read it.
-_GLUED_RE = re.compile(
-    r"^.*[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff](?=[a-z0-9][a-z0-9\-]*\.)",
-    re.IGNORECASE,
-)
+# platforms' own linkifiers read it, and a top-level domain glued to it ("example.comを見て") ends before it.
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_GLUED_RE = re.compile(rf"^.*[{_CJK}](?=[a-z0-9][a-z0-9\-]*\.)", re.IGNORECASE)
+_GLUED_TLD_RE = re.compile(rf"\.[a-z]{{2,63}}(?=[{_CJK}])", re.IGNORECASE)
 _TRAILING = ".,;:!?'\"…»”’*_~\u3002\uff0e\uff61\u3001\uff0c"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _MARKDOWN_RE = re.compile(
@@ -67,6 +69,9 @@ def url_spans(text: str, *, bare: bool = True) -> list[tuple[int, int, str]]:
                 if glued is not None:
                     start += glued.end()
                     url, host = url[glued.end() :], host[glued.end() :]
+                tld = _GLUED_TLD_RE.search(host)
+                if tld is not None:
+                    url = host = host[: tld.end()]
                 host = host.partition(":")[0].rstrip(".")
                 last_dot = max(host.rfind(dot) for dot in "." + _ALT_DOTS)
                 if (
