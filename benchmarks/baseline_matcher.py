@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
 
 from tracker.record import Link
@@ -269,7 +269,6 @@ class DomainMatcher:
         """Cheap pre-filter: False means ``text`` cannot contain a link to a monitored domain."""
         lowered = text.lower()
         return any(needle in lowered for needle in self.needles)
-
 
 
 class MentionFilter:

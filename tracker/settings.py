@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationInfo, field_validator
 
 from tracker.urls import normalize_domain, normalize_host
 
@@ -140,14 +140,11 @@ class DomainSettings(Section):
 
     @field_validator("aliases")
     @classmethod
-    def _alias_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(normalize_domain(alias) for alias in value))
-
-    @model_validator(mode="after")
-    def _aliases_are_other_hosts(self) -> DomainSettings:
-        if self.name in self.aliases:
-            raise ValueError(f"aliases: {self.name} is the domain itself; list only other hosts")
-        return self
+    def _alias_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        aliases = tuple(dict.fromkeys(normalize_domain(alias) for alias in value))
+        if info.data.get("name") in aliases:
+            raise ValueError(f"{info.data['name']} is the domain itself; list only other hosts")
+        return aliases
 
     @field_validator("exclude_authors")
     @classmethod

@@ -16,7 +16,9 @@ import unicodedata
 # and the middle of words out.
 _ALT_DOTS = "\u3002\uff0e\uff61"  # ideographic, full-width and half-width ideographic full stops
 _DOT = f"[.{_ALT_DOTS}]"
-_CJK_PUNCTUATION = "\u3000\u3001\u3003-\u303f\uff01-\uff0d\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff60\uff62-\uff65"
+_CJK_PUNCTUATION = (
+    "\u3000\u3001\u3003-\u303f\uff01-\uff0d\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff60\uff62-\uff65"
+)
 _LETTERS = "a-z\u00a1-\u2fff\u3040-\uff00\uff21-\uff3a\uff41-\uff5a\uff66-\uffff"
 _LABEL = f"0-9\uff10-\uff19{_LETTERS}"
 _URL_CHAR = f"""[^\\s<>"'`\\]\\[{{}}|\\\\^{_CJK_PUNCTUATION}]"""
