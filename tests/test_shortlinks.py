@@ -197,8 +197,9 @@ class Rig:
         self.store = Store.open(self.config.database_url)
         self.clock = Clock(NOW)
         self.pages: list[list[Any]] = []
+        self.deleted: list[str] = []
         ScriptedConnector.SCRIPTS["one"] = lambda request: [
-            Page("s", self.pages.pop(0), cursor=Cursor(1, {"n": 1}))
+            Page("s", self.pages.pop(0), cursor=Cursor(1, {"n": 1}), deleted=self.deleted)
         ]
 
     def poller(self) -> Poller:
@@ -328,3 +329,24 @@ def test_connectors_get_the_matcher_and_search_aliases_too(rig: Rig) -> None:
     assert [d.name for d in request.domains] == ["example.com", "exm.pl"]
     assert isinstance(request, FetchRequest) and request.link_matcher().resolve_shorteners
     assert request.link_matcher().short_link_pattern is not None
+
+
+def test_a_post_deleted_while_it_waits_is_never_stored(rig: Rig, shortener: FakeShortener) -> None:
+    shortener.redirect("bit.ly/ours", "https://example.com/post")
+    rig.poll(("1", ["https://bit.ly/ours"]), ("2", ["https://bit.ly/ours"]))
+    rig.deleted = ["1"]
+    rig.poll()
+    assert rig.waiting() == 1
+    rig.settle()
+    assert set(rig.mentions()) == {"2"}
+
+
+def test_a_post_seen_again_while_it_waits_keeps_its_place_in_the_queue(
+    rig: Rig, shortener: FakeShortener
+) -> None:
+    rig.poll(("1", ["https://bit.ly/a"]))
+    rig.clock.advance(minutes=10)
+    rig.poll(("2", ["https://bit.ly/b"]), ("1", ["https://bit.ly/a", "https://bit.ly/c"]))  # edited meanwhile
+    (first, second) = rig.store.waiting_for_links(10)
+    assert (first.mention.platform_id, first.short_urls) == ("1", {"https://bit.ly/a", "https://bit.ly/c"})
+    assert second.mention.platform_id == "2"

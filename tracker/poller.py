@@ -381,7 +381,7 @@ class Poller:
                     close()  # lets the connector's generator run its cleanup now
 
     def _store_page(self, connector: Connector, page: Page, result: RunResult, prefix: str) -> None:
-        waiting: list[tuple[Mention, set[str]]] = []
+        waiting: list[tuple[Mention, set[str]]] | None = None
         if self.filter.matcher.resolve_shorteners:
             kept, waiting = self.filter.split(
                 page.mentions, lambda urls: self.store.known_short_links(urls, self.clock())

@@ -173,18 +173,22 @@ class Store:
         mentions_to_store: Sequence[Mention],
         now: datetime,
         refresh_kinds: frozenset[str] | None = None,
-        waiting_for_links: Sequence[tuple[Mention, Collection[str]]] = (),
+        waiting_for_links: Sequence[tuple[Mention, Collection[str]]] | None = None,
     ) -> WriteResult:
         """Store a page in one transaction: mentions (upserted), deletions, gaps, usage and cursor (see
-        :func:`tracker.page_writer.write_page`), and the posts that wait for short links to be resolved."""
+        :func:`tracker.page_writer.write_page`); resolving short links (``waiting_for_links`` given), also the
+        posts that wait for theirs, and the page's deleted posts leave that queue."""
         held: Connection | None = getattr(self._held, "conn", None)
         with self.engine.begin() if held is None else _begun(held) as conn:
             written = page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
                 mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
             )  # fmt: skip
-            if waiting_for_links:
-                waiting.queue(conn, connector, waiting_for_links, refresh_kinds, now)
+            if waiting_for_links is not None:
+                if page.deleted:
+                    waiting.forget(conn, platform, page.deleted)
+                if waiting_for_links:
+                    waiting.queue(conn, connector, waiting_for_links, refresh_kinds, now)
             return written
 
     # Short links (see tracker.waiting)

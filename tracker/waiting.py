@@ -98,15 +98,17 @@ def queue(
     refresh_kinds: frozenset[str] | None,
     now: datetime,
 ) -> None:
-    """Queue posts with the short links they wait for; a post queued already is replaced by this copy."""
+    """Queue posts with the short links they wait for; a post queued already is replaced by this copy, keeping
+    its place in the queue."""
     kinds = None if refresh_kinds is None else json.dumps(sorted(refresh_kinds))
     for mention, urls in items:
-        conn.execute(
-            delete(waiting_mentions).where(
-                waiting_mentions.c.platform == mention.platform,
-                waiting_mentions.c.platform_id == mention.platform_id,
-            )
+        key = (
+            waiting_mentions.c.platform == mention.platform,
+            waiting_mentions.c.platform_id == mention.platform_id,
         )
+        queued = conn.execute(select(waiting_mentions.c.queued_at).where(*key)).scalar()
+        if queued is not None:
+            conn.execute(delete(waiting_mentions).where(*key))
         conn.execute(
             waiting_mentions.insert().values(
                 connector=connector,
@@ -115,7 +117,18 @@ def queue(
                 mention=encode_mention(mention),
                 short_urls=json.dumps(sorted(urls)),
                 refresh_kinds=kinds,
-                queued_at=now,
+                queued_at=queued or now,
+            )
+        )
+
+
+def forget(conn: Connection, platform: str, platform_ids: Sequence[str]) -> None:
+    """Take posts the platform reported deleted off the queue."""
+    for start in range(0, len(platform_ids), _CHUNK):
+        conn.execute(
+            delete(waiting_mentions).where(
+                waiting_mentions.c.platform == platform,
+                waiting_mentions.c.platform_id.in_(platform_ids[start : start + _CHUNK]),
             )
         )
 
