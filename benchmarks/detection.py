@@ -47,6 +47,7 @@ def measure_matching(count: int, rounds: int = ROUNDS) -> tuple[float, float, in
         urls._parts.cache_clear()
         urls.canonical_url.cache_clear()
         urls._uts46.cache_clear()
+        new.matcher._classified.clear()
 
     old_kept, new_kept = len(old.apply(posts)), len(new.apply(posts))
     old_times, new_times = [], []

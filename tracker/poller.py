@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +27,7 @@ from tracker.store import Store, StoreAuthorCache
 from tracker.urls import DomainMatcher, ShortLink
 
 log = logging.getLogger("tracker.poller")
+_NOTHING_RESOLVED: Mapping[str, str | None] = MappingProxyType({})
 
 
 class MentionFilter:
@@ -42,7 +44,8 @@ class MentionFilter:
         self._excluded = {domain.name: frozenset(domain.exclude_authors) for domain in domains}
 
     def __call__(self, mention: Mention) -> Mention | None:
-        return self.keep(mention, {})[0]
+        """The post with only its links to us, short links aside; None when it has none."""
+        return self.keep(mention, _NOTHING_RESOLVED)[0]
 
     def keep(self, mention: Mention, resolved: Mapping[str, str | None]) -> tuple[Mention | None, set[str]]:
         """The post with only its links to us (None when it has none), and the short links it has whose
@@ -51,8 +54,9 @@ class MentionFilter:
         seen: set[str] = set()
         unresolved: set[str] = set()
         author_refs: set[str] | None = None
+        classify = self.matcher.classify
         for link in mention.links:
-            found = self.matcher.classify(link.url)
+            found = classify(link.url)
             if isinstance(found, ShortLink):
                 if found.url not in resolved:
                     unresolved.add(found.url)

@@ -87,6 +87,12 @@ _EXACT, _SUFFIXED = _index()
 _SUFFIXES = tuple(suffix for suffix, _ in _SUFFIXED)
 _GOOGLE_WRAPPERS = tuple(wrapper for wrapper in WRAPPERS if _GOOGLE in wrapper.hosts)
 
+# For a quick "could a link on this host be a wrapper?" on the matching path, without a call:
+# ``host in WRAPPER_HOSTS or host.endswith(WRAPPER_SUFFIXES) or host.startswith(WRAPPER_PREFIXES)``.
+WRAPPER_HOSTS: frozenset[str] = frozenset(_EXACT) | frozenset("www." + host for host in _EXACT)
+WRAPPER_SUFFIXES: tuple[str, ...] = _SUFFIXES
+WRAPPER_PREFIXES: tuple[str, ...] = ("google.", "www.google.")
+
 
 def _bare(host: str) -> str:
     return host[4:] if host.startswith("www.") else host

@@ -20,7 +20,15 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 import idna
 
-from tracker.redirects import SHORTENER_HOSTS, is_shortener, wrapped_target, wrappers_of
+from tracker.redirects import (
+    SHORTENER_HOSTS,
+    WRAPPER_HOSTS,
+    WRAPPER_PREFIXES,
+    WRAPPER_SUFFIXES,
+    is_shortener,
+    wrapped_target,
+    wrappers_of,
+)
 
 # Query parameters that only say where a click came from. Names compare case-insensitively;
 # anything starting with ``utm_`` is tracking too.
@@ -47,8 +55,6 @@ _QUERY_SAFE = "-._~!$'()*,:@/?"
 
 def _percent_decoded(host: str) -> str | None:
     """A host with its percent escapes decoded as UTF-8 (browsers do so before IDNA); None when invalid."""
-    if "%" not in host:
-        return host
     try:
         return unquote(host, errors="strict")
     except UnicodeDecodeError:
@@ -70,14 +76,22 @@ def _uts46(host: str) -> str | None:
 def normalize_host(host: str) -> str | None:
     """A host as it is compared: percent-decoded, UTS #46 / IDNA 2008 encoded, lower-case, without its
     trailing dot; None when it cannot be a host name."""
-    decoded = _percent_decoded(host.strip())
-    if not decoded:
-        return None
-    host = decoded
+    host = host.strip()
+    if "%" in host:
+        decoded = _percent_decoded(host)
+        if decoded is None:
+            return None
+        host = decoded
     if host.startswith("[") or ":" in host:  # IPv6 literal
         inner = host.strip("[]").lower()
         return inner if re.fullmatch(r"[0-9a-f:.]+", inner) else None
-    host = host.lower() if host.isascii() else _uts46(host) or ""
+    if host.isascii():
+        host = host.lower()
+    else:
+        mapped = _uts46(host)
+        if mapped is None:
+            return None
+        host = mapped
     if host.endswith("."):
         host = host[:-1]
     return host if host and _HOST_RE.match(host) else None
@@ -244,6 +258,8 @@ def url_host(url: str) -> str | None:
 
 
 _MAX_UNWRAP = 5  # nested wrappers unwrapped at most this deep
+_CLASSIFIED_MAX = 65536
+_UNKNOWN = object()
 
 
 def unwrap(url: str) -> str:
@@ -320,6 +336,7 @@ class DomainMatcher:
         includes those hosts."""
         self._exact: dict[str, str] = {}
         self._suffix: dict[str, str] = {}
+        self._classified: dict[str, object] = {}
         self.resolve_shorteners = resolve_shorteners
         names: list[str] = []
         hosts: list[str] = []
@@ -401,11 +418,22 @@ class DomainMatcher:
     def classify(self, url: str, *, shorteners: bool = True) -> Match | ShortLink | None:
         """Like :meth:`match_url`; when resolving shorteners, a link on one (after unwrapping) is a
         :class:`ShortLink` to resolve."""
+        if not shorteners:
+            return self._classify(url, False)
+        found = self._classified.get(url, _UNKNOWN)
+        if found is _UNKNOWN:  # links repeat a lot: their outcome is remembered, within a bound
+            found = self._classify(url, True)
+            if len(self._classified) >= _CLASSIFIED_MAX:
+                self._classified.clear()
+            self._classified[url] = found
+        return found  # type: ignore[return-value]
+
+    def _classify(self, url: str, shorteners: bool) -> Match | ShortLink | None:
         parts = _parts(url)
         if parts is None:
             return None
         host = parts[0]
-        if wrappers_of(host):
+        if host in WRAPPER_HOSTS or host.endswith(WRAPPER_SUFFIXES) or host.startswith(WRAPPER_PREFIXES):
             target = unwrap(url)
             if target != url:
                 url = target
