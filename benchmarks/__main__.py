@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import idle, ingest, report, startup, stream, x_cost
+from benchmarks import detection, idle, ingest, report, startup, stream, x_cost
 from benchmarks.common import Row
 
-NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost")
+NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection")
 
 
 def _postgres_url() -> str | None:
@@ -80,6 +80,8 @@ def main() -> int:
             rows += report.run(args.quick)
         elif name == "x_cost":
             rows += x_cost.run(args.quick)
+        elif name == "detection":
+            rows += detection.run(args.quick)
     output = table(rows)
     print(output)
     if args.write_results:

@@ -441,3 +441,43 @@ def test_health_follows_polls_not_refreshes_and_notices_when_nothing_runs(tmp_pa
     (dead,) = collect(config, store, start + timedelta(days=3))
     assert (dead.health, dead.note) == ("down", "no run for 2 days; is `tracker run` running?")
     store.close()
+
+
+def test_poll_resolves_short_links_and_status_shows_their_budget(tmp_path: Path) -> None:
+    from tests.support.algolia import recorded_hits
+    from tests.support.shortener import FakeShortener
+
+    comment = next(hit for hit in recorded_hits() if "comment" in hit["_tags"])
+    hit = {
+        **comment,
+        "objectID": "77",
+        "comment_text": 'From the nytimes.com piece: <a href="https://bit.ly/nyt1">here</a>',
+    }
+    with RecordingServer() as server, FakeShortener() as shortener:
+        algolia = FakeAlgolia(server, [hit])
+        shortener.redirect("bit.ly/nyt1", "https://www.nytimes.com/2014/05/30/story.html?utm_source=twitter")
+        path = tmp_path / "tracker.toml"
+        path.write_text(
+            f'[tracker]\ndata_dir = "data"\nresolve_shorteners = true\nconnect_to = {{"bit.ly" = "{shortener.url}"}}\n'
+            f'[[domains]]\nname = "nytimes.com"\n[connectors.hackernews]\napi_base_url = "{algolia.base_url}"\n'
+            'initial_lookback = "8000d"\ncomments = true\n',
+            encoding="utf-8",
+        )
+        assert run("--config", str(path), "poll").exit_code == 0
+        assert shortener.hosts_contacted() == ["bit.ly"]
+    (stored,) = [
+        json.loads(line)
+        for line in run("--config", str(path), "export", "--format", "jsonl").stdout.splitlines()
+    ]
+    assert stored["platform_id"] == "77"
+    assert [(link["url"], link["canonical_url"]) for link in stored["links"]] == [
+        ("https://bit.ly/nyt1", "https://nytimes.com/2014/05/30/story.html")
+    ]
+    status = run("--config", str(path), "status")
+    assert (
+        "short links: 1 of 60 requests a minute used; 0 post(s) waiting; this month 1 resolved"
+        in status.output
+    )
+    report = json.loads(run("--config", str(path), "status", "--json").stdout)
+    assert report["short_links"]["requests_per_minute"] == 60
+    assert report["short_links"]["waiting"] == 0

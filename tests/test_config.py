@@ -125,6 +125,31 @@ MALFORMED = [
         DOMAIN + "[[connectors.hackernews]]\nenabled = true\n",
         "connectors.hackernews: write [connectors.hackernews] (single brackets), not [[connectors.hackernews]]",
     ),
+    (
+        DOMAIN + 'aliases = ["exm.pl/x"]\n',
+        "domains[0].aliases: 'exm.pl/x' is not a domain name; write the bare host, e.g. example.com",
+    ),
+    (
+        DOMAIN + 'aliases = ["Example.com."]\n',
+        "domains[0].aliases: example.com is the domain itself; list only other hosts",
+    ),
+    (
+        DOMAIN + 'aliases = ["exm.pl"]\n[[domains]]\nname = "other.org"\naliases = ["EXM.PL"]\n',
+        "domains[1].aliases: exm.pl is already an alias of example.com; list a host once",
+    ),
+    (
+        DOMAIN + '[[domains]]\nname = "other.org"\naliases = ["example.com"]\n',
+        "domains[1].aliases: example.com is already a domain; list a host once",
+    ),
+    (
+        '[tracker]\nconnect_to = { "bit.ly" = "127.0.0.1:8080" }\n' + DOMAIN,
+        "tracker.connect_to: 'bit.ly' = '127.0.0.1:8080': expected an http(s) address without a path, like "
+        '"http://127.0.0.1:8080"',
+    ),
+    (
+        '[tracker]\nresolve_shorteners = "sometimes"\n' + DOMAIN,
+        "tracker.resolve_shorteners: expected true or false, got 'sometimes'",
+    ),
 ]
 
 

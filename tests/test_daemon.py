@@ -411,3 +411,38 @@ def test_status_lists_the_leader_and_the_standbys(tmp_path: Path, pg_url: str, a
     code, out = status_of(configs[1])
     assert code == 2
     assert "down: daemon not running (last seen " in out
+
+
+def test_the_daemon_resolves_short_links_beside_the_polling(tmp_path: Path) -> None:
+    from tests.support.shortener import FakeShortener
+
+    template = next(h for h in recorded_hits() if "comment" in h["_tags"])
+    now = int(datetime.now(UTC).timestamp())
+    hit = copy.deepcopy(template)
+    hit.update(
+        objectID="6000001",
+        created_at_i=now - 60,
+        comment_text='on example.com: <a href="https://bit.ly/ex1">x</a>',
+    )
+    with RecordingServer() as server, FakeShortener() as shortener:
+        algolia = FakeAlgolia(server, [hit])
+        shortener.redirect("bit.ly/ex1", "https://example.com/found-late")
+        config = write_config(tmp_path, algolia.base_url)
+        config.write_text(
+            config.read_text()
+            .replace("comments = false", "comments = true")
+            .replace(
+                "[tracker]\n",
+                f'[tracker]\nresolve_shorteners = true\nconnect_to = {{"bit.ly" = "{shortener.url}"}}\n',
+            )
+        )
+        url = sqlite_url(config)
+        daemon = TrackerProcess(config, "run")
+        try:
+            wait_for(lambda: (config.parent / "data" / "tracker.db").exists() and count_mentions(url) == 1, 60,
+                     "the mention behind the short link")  # fmt: skip
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
+        finally:
+            daemon.stop()
+        assert shortener.hosts_contacted() == ["bit.ly"]

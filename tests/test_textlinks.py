@@ -14,6 +14,7 @@ from tracker.textlinks import (
     markdown_links,
     strip_markdown_links,
     unescape,
+    url_spans,
     urls_in_text,
 )
 
@@ -78,3 +79,31 @@ _ENTITY_PIECES = [
 @given(st.lists(st.sampled_from(_ENTITY_PIECES), max_size=12).map("".join))
 def test_unescape_gives_what_html_unescape_gives(text: str) -> None:
     assert unescape(text) == html.unescape(text)
+
+
+# Detection v2: hosts written with other dots, and in scripts without spaces
+
+UNICODE_TEXT = [
+    ("see example。com/x now", ["example。com/x"]),
+    ("see ｅｘａｍｐｌｅ．ｃｏｍ today", ["ｅｘａｍｐｌｅ．ｃｏｍ"]),
+    ("see example｡com", ["example｡com"]),
+    ("詳しくはexample.com/a を", ["example.com/a"]),  # glued to Japanese text, as the platforms link it
+    ("詳しくはexample.comを見てください", ["example.com"]),
+    ("見て。example.com/a。", ["example.com/a"]),  # an ideographic full stop ends the sentence
+    ("詳細はhttps://example.com/a、どうぞ", ["https://example.com/a"]),
+    ("今日は晴れ。明日は雨。", []),  # two sentences, not a host
+    ("例え.テスト/x", ["例え.テスト/x"]),  # a Unicode top-level domain after a dot
+    ("visit bücher.de/x, thanks", ["bücher.de/x"]),
+    ("mail me@example。com", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), UNICODE_TEXT)
+def test_hosts_with_ideographic_dots_or_in_unspaced_scripts_are_found(text: str, expected: list[str]) -> None:
+    assert urls_in_text(text) == expected
+
+
+def test_spans_of_a_glued_host_start_at_the_host() -> None:
+    text = "詳しくはexample.com/a を"
+    ((start, end, url),) = url_spans(text)
+    assert text[start:end] == url == "example.com/a"

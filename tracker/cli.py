@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tracker.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+SETTLE_SECONDS = 30.0  # how long `tracker poll` resolves short links after its passes
 
 
 class State:
@@ -205,6 +206,7 @@ def poll(state: State, names: Sequence[str]) -> None:
     poller = Poller(state.config, store)
     try:
         results = run_all(poller, selected)
+        poller.settle_short_links(seconds=SETTLE_SECONDS)  # the rest waits for the next poll or the daemon
     finally:
         poller.close()
         lock.release()
@@ -322,7 +324,7 @@ def status(state: State, as_json: bool) -> None:
     from datetime import UTC, datetime
 
     from tracker.heartbeat import daemon_status
-    from tracker.status import HEALTH_ORDER, collect, overall
+    from tracker.status import HEALTH_ORDER, collect, overall, short_links
 
     config = state.config
     store = state.open_store()
@@ -330,6 +332,7 @@ def status(state: State, as_json: bool) -> None:
         now = datetime.now(UTC)
         daemon = daemon_status(store, now)
         statuses = collect(config, store, now)
+        links = short_links(config, store, now)
     finally:
         store.close()
     health = overall(statuses, daemon)
@@ -338,10 +341,17 @@ def status(state: State, as_json: bool) -> None:
             "health": health,
             "daemon": daemon.to_json(),
             "connectors": [s.to_json(now) for s in statuses],
+            "short_links": links,
         }
         click.echo(json.dumps(report, indent=2))
     else:
         _print_status(statuses, health, now, daemon)
+        if links is not None:
+            click.echo(
+                f"short links: {links['used_last_minute']} of {links['requests_per_minute']} requests a minute used; "
+                f"{links['waiting']} post(s) waiting; this month {links['resolved_this_month']} resolved, "
+                f"{links['failed_this_month']} failed, {links['requests_this_month']} requests"
+            )
     sys.exit(max(HEALTH_ORDER[health], 0))
 
 

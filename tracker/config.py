@@ -104,6 +104,14 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
             if domain.name in seen:
                 problems.append(f"domains[{index}].name: {domain.name} is listed twice; remove one")
             seen.add(domain.name)
+        owners = {domain.name: domain.name for domain in top.domains}
+        for index, domain in enumerate(top.domains):
+            for alias in domain.aliases:
+                owner = owners.setdefault(alias, domain.name)
+                if owner != domain.name:
+                    problems.append(
+                        f"domains[{index}].aliases: {alias} is already {'a domain' if owner == alias else f'an alias of {owner}'}; list a host once"
+                    )
     if problems or top is None:
         raise ConfigError(problems)
 

@@ -58,6 +58,7 @@ from typing import Any, ClassVar, Protocol
 from tracker.errors import Interrupted
 from tracker.record import KINDS, Mention
 from tracker.settings import DEFAULT_MAX_RESPONSE_SIZE, ConnectorSettings, DomainSettings
+from tracker.urls import DomainMatcher
 
 RUN_BUDGET = timedelta(minutes=15)
 
@@ -154,8 +155,11 @@ class Page:
 class FetchRequest:
     """One pass: the domains to look for, the stored cursors by source key, and when the pass started.
 
-    ``since`` is set for a backfill (read history back to it; cursors are the backfill's own). ``follow``
-    asks a stream connector to keep reading past the live edge until shutdown (the daemon).
+    ``domains`` are the hosts to search for: each monitored domain, then each of its aliases as a domain of its
+    own (the poller counts an alias's links for its domain). ``since`` is set for a backfill (read history
+    back to it; cursors are the backfill's own). ``follow`` asks a stream connector to keep reading past the
+    live edge until shutdown (the daemon). ``matcher`` is the poller's link matcher, for cheap pre-filters
+    (:meth:`link_matcher`).
     """
 
     domains: tuple[DomainSettings, ...]
@@ -163,6 +167,13 @@ class FetchRequest:
     started_at: datetime
     since: datetime | None = None
     follow: bool = False
+    matcher: DomainMatcher | None = None
+
+    def link_matcher(self) -> DomainMatcher:
+        """The matcher whose :meth:`~tracker.urls.DomainMatcher.might_mention` and ``needles`` a connector
+        may use to skip posts before parsing them: they let through every post the poller could keep
+        (including, with ``resolve_shorteners``, posts with a short link)."""
+        return self.matcher or DomainMatcher.for_domains(self.domains)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ log = logging.getLogger("tracker.daemon")
 
 REFRESH_EVERY = timedelta(minutes=5)
 RETENTION_EVERY = timedelta(hours=24)
+SHORT_LINKS_EVERY = timedelta(seconds=30)
 STOP_GRACE = 8.0  # seconds in-flight work gets after a signal; the process is gone within 10 s
 LEADER_CHECK = 2.0  # how often the leader checks that its lock session is alive
 STANDBY_RETRY = 5.0  # how often a standby tries to become the leader
@@ -81,8 +82,8 @@ class Work:
         self._active_lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pollers: list[Poller] = []
-        # poll and refresh per connector; retention, report, catch-up
-        jobs = 2 * len(config.enabled_connectors) + 3
+        # poll and refresh per connector; retention, report, catch-up, short links
+        jobs = 2 * len(config.enabled_connectors) + 4
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=jobs)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -147,6 +148,15 @@ class Work:
             name="raw payload retention",
             next_run_time=now + timedelta(seconds=30),
         )
+        if self.config.tracker.resolve_shorteners:  # off the polling and stream threads, one request budget
+            self.scheduler.add_job(
+                self._tracked(self._short_links_job),
+                IntervalTrigger(seconds=SHORT_LINKS_EVERY.total_seconds()),
+                args=(self._poller("short-links"),),
+                id="short-links",
+                name="resolve short links",
+                next_run_time=now + timedelta(seconds=10),
+            )
         self.scheduler.start()
         polls = sum(1 for job in self.scheduler.get_jobs() if job.id.startswith("poll:"))
         log.info("running %d polling job(s) and %d stream(s)", polls, len(self._threads))
@@ -192,6 +202,9 @@ class Work:
         job = self.scheduler.get_job(f"poll:{name}")
         if job is not None and job.next_run_time is not None:
             self.store.set_state({f"next_run:{name}": format_utc(job.next_run_time)}, self.clock())
+
+    def _short_links_job(self, poller: Poller) -> None:
+        poller.settle_short_links(seconds=SHORT_LINKS_EVERY.total_seconds() * 0.9)
 
     def _refresh_job(self, poller: Poller, name: str) -> None:
         poller.refresh_due(name)

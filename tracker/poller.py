@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,35 +18,55 @@ from sqlalchemy.exc import SQLAlchemyError
 from tracker import registry
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import AuthError, ConnectorError, Interrupted, StoreError
+from tracker.outbound import Outbound
 from tracker.periods import month_start
 from tracker.record import Link, Mention
 from tracker.refresh import BATCH
 from tracker.settings import Config, ConnectorSettings, DomainSettings
+from tracker.shortlinks import RequestBudget, ShortLinkResolver
 from tracker.store import Store, StoreAuthorCache, StoreConnectorState
-from tracker.urls import DomainMatcher
+from tracker.urls import DomainMatcher, ShortLink
 
 log = logging.getLogger("tracker.poller")
+_NOTHING_RESOLVED: Mapping[str, str | None] = MappingProxyType({})
 
 
 class MentionFilter:
-    """Keeps a post's links to monitored domains (canonicalized) and drops posts with none left.
+    """Keeps a post's links to monitored domains and their aliases (canonicalized, redirect wrappers
+    unwrapped) and drops posts with none left.
 
-    A link is also dropped when the post's author is in that domain's ``exclude_authors``.
+    A link is also dropped when the post's author is in that domain's ``exclude_authors``. With
+    ``resolve_shorteners``, a link on a public shortener counts by its target once that is known
+    (:meth:`split`).
     """
 
-    def __init__(self, domains: Sequence[DomainSettings]) -> None:
-        self.matcher = DomainMatcher((domain.name, domain.include_subdomains) for domain in domains)
+    def __init__(self, domains: Sequence[DomainSettings], *, resolve_shorteners: bool = False) -> None:
+        self.matcher = DomainMatcher.for_domains(domains, resolve_shorteners=resolve_shorteners)
         self._excluded = {domain.name: frozenset(domain.exclude_authors) for domain in domains}
 
     def __call__(self, mention: Mention) -> Mention | None:
+        """The post with only its links to us, short links aside; None when it has none."""
+        return self.keep(mention, _NOTHING_RESOLVED)[0]
+
+    def keep(self, mention: Mention, resolved: Mapping[str, str | None]) -> tuple[Mention | None, set[str]]:
+        """The post with only its links to us (None when it has none), and the short links it has whose
+        outcome ``resolved`` does not tell yet (their targets, or None for a failed lookup)."""
         kept = []
         seen: set[str] = set()
+        unresolved: set[str] = set()
         author_refs: set[str] | None = None
+        classify = self.matcher.classify
         for link in mention.links:
-            match = self.matcher.match_url(link.url)
-            if match is None or match.canonical_url in seen:
+            found = classify(link.url)
+            if isinstance(found, ShortLink):
+                if found.url not in resolved:
+                    unresolved.add(found.url)
+                    continue
+                target = resolved[found.url]
+                found = self.matcher.match_url(target) if target is not None else None
+            if found is None or found.canonical_url in seen:
                 continue
-            excluded = self._excluded.get(match.domain)
+            excluded = self._excluded.get(found.domain)
             if excluded:
                 if author_refs is None:
                     author_refs = {
@@ -54,14 +76,39 @@ class MentionFilter:
                     }
                 if author_refs & excluded:
                     continue
-            seen.add(match.canonical_url)
-            kept.append(Link(link.url, link.source, link.anchor_text, match.canonical_url, match.domain))
-        if not kept:
-            return None
-        return mention.with_links(tuple(kept))
+            seen.add(found.canonical_url)
+            kept.append(Link(link.url, link.source, link.anchor_text, found.canonical_url, found.domain))
+        return (mention.with_links(tuple(kept)) if kept else None), unresolved
 
     def apply(self, batch: Iterable[Mention]) -> list[Mention]:
         return [kept for mention in batch if (kept := self(mention)) is not None]
+
+    def split(
+        self, batch: Iterable[Mention], lookup: Callable[[set[str]], Mapping[str, str | None]]
+    ) -> tuple[list[Mention], list[tuple[Mention, set[str]]]]:
+        """The posts to store now, and the posts (as given) that wait for short links ``lookup`` (the known
+        outcomes of a set of short links) does not know yet. A post with links to us beside such a short
+        link is in both: stored now, and again with its short link's target once that is known."""
+        kept: list[Mention] = []
+        short: list[Mention] = []
+        urls: set[str] = set()
+        for mention in batch:
+            found, unresolved = self.keep(mention, {})
+            if unresolved:
+                short.append(mention)
+                urls |= unresolved
+            elif found is not None:
+                kept.append(found)
+        waiting: list[tuple[Mention, set[str]]] = []
+        if short:
+            known = lookup(urls)
+            for mention in short:
+                found, unresolved = self.keep(mention, known)
+                if found is not None:
+                    kept.append(found)
+                if unresolved:
+                    waiting.append((mention, unresolved))
+        return kept, waiting
 
 
 @dataclass
@@ -111,9 +158,10 @@ class Poller:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stop = stop or threading.Event()
         self.sleeper = sleeper
-        self.filter = MentionFilter(config.domains)
+        self.filter = MentionFilter(config.domains, resolve_shorteners=config.tracker.resolve_shorteners)
         self._connectors: dict[str, Connector] = {}
         self._states: dict[str, StoreConnectorState] = {}
+        self._resolver: ShortLinkResolver | None = None
 
     def context(self, name: str, settings: ConnectorSettings) -> ConnectorContext:
         """What connector ``name`` is lent: the poller's clock, stop event and sleep, the author cache, its
@@ -165,9 +213,11 @@ class Poller:
             cursors = {key[len(prefix) :]: c for key, c in stored.items() if key.startswith(prefix)}
             if not prefix:
                 cursors = {key: c for key, c in cursors.items() if not key.startswith("backfill:")}
-            return connector.fetch(
-                FetchRequest(self.config.domains, cursors, now, since=since, follow=follow)
-            )
+            request = FetchRequest(
+                searched_domains(self.config.domains), cursors, now, since=since, follow=follow,
+                matcher=self.filter.matcher,
+            )  # fmt: skip
+            return connector.fetch(request)
 
         return self._run(name, kind, pages, prefix)
 
@@ -193,6 +243,73 @@ class Poller:
                 break  # due again next time; a failing platform is not hammered
             self.store.advance_refresh(connector.platform, batch, self.clock())
         return results
+
+    def settle_short_links(self, *, seconds: float = 60.0, batch: int = 200) -> int:
+        """Resolve the short links that posts wait for, oldest posts first, for up to ``seconds`` and within
+        the request budget; store the posts that turn out to link to us (found late, with their own
+        ``created_at``) and drop the others. Returns the number of new mentions; the rest waits."""
+        if not self.filter.matcher.resolve_shorteners:
+            return 0
+        resolver = self.short_link_resolver()
+        started = time.monotonic()
+        stored = 0
+        try:
+            while not self.stop.is_set():
+                items = self.store.waiting_for_links(batch)
+                if not items:
+                    break
+                wanted = list(dict.fromkeys(url for item in items for url in sorted(item.short_urls)))
+                known = self.store.known_short_links(wanted, self.clock())
+                stopped = False
+                for url in wanted:
+                    if url in known:
+                        continue
+                    if self.stop.is_set() or time.monotonic() - started >= seconds:
+                        stopped = True
+                        break
+                    resolution = resolver.resolve(url)
+                    if resolution is None:  # this minute's budget is spent
+                        stopped = True
+                        break
+                    self.store.remember_short_link(resolution)
+                    known[url] = resolution.target
+                    log.debug("short link %s: %s", url, resolution.target or resolution.error)
+                decided = [
+                    (item, self.filter.keep(item.mention, known)[0])
+                    for item in items
+                    if item.short_urls <= known.keys()
+                ]
+                if decided:
+                    stored += self.store.settle_waiting(decided, self.clock())
+                if stopped or len(decided) < len(items):
+                    break
+        except Interrupted:
+            pass
+        finally:
+            budget = resolver.budget
+            self.store.set_state(
+                {
+                    "short_links": json.dumps(
+                        {"per_minute": budget.per_minute, "used_last_minute": budget.used()}
+                    )
+                },
+                self.clock(),
+            )
+        if stored:
+            log.info("stored %d mention(s) found behind short links", stored)
+        return stored
+
+    def short_link_resolver(self) -> ShortLinkResolver:
+        """The resolver this poller's short links go through (one request budget), built on first use."""
+        if self._resolver is None:
+            context = ConnectorContext(
+                data_dir=self.config.data_dir, clock=self.clock, stop=self.stop, sleeper=self.sleeper
+            )
+            outbound = Outbound(
+                connect_to=self.config.tracker.connect_to, user_agent=context.user_agent, sleep=context.sleep
+            )
+            self._resolver = ShortLinkResolver(outbound, RequestBudget(), self.clock)
+        return self._resolver
 
     def _run(
         self, name: str, kind: str, pages: Callable[[Connector, datetime], Iterator[Page]], prefix: str
@@ -285,7 +402,13 @@ class Poller:
                     close()  # lets the connector's generator run its cleanup now
 
     def _store_page(self, connector: Connector, page: Page, result: RunResult, prefix: str) -> None:
-        kept = self.filter.apply(page.mentions)
+        waiting: list[tuple[Mention, set[str]]] | None = None
+        if self.filter.matcher.resolve_shorteners:
+            kept, waiting = self.filter.split(
+                page.mentions, lambda urls: self.store.known_short_links(urls, self.clock())
+            )
+        else:
+            kept = self.filter.apply(page.mentions)
         if prefix:  # a backfill's progress and gaps are kept apart from the live ones
             gaps = [replace(gap, source_key=prefix + gap.source_key) for gap in page.gaps]
             page = replace(page, source_key=prefix + page.source_key, gaps=gaps)
@@ -298,6 +421,7 @@ class Poller:
             now=self.clock(),
             refresh_kinds=connector.refresh_kinds,
             state=self._state_changes(result.connector),
+            waiting_for_links=waiting,
         )
         result.pages += 1
         result.fetched += len(page.mentions)
@@ -311,6 +435,19 @@ class Poller:
             self.on_page(result)
         for problem in page.problems:
             log.warning("%s: skipped an item: %s", result.connector, problem)
+
+
+def searched_domains(domains: Sequence[DomainSettings]) -> tuple[DomainSettings, ...]:
+    """The domains a connector searches for: each monitored domain, then each alias as a domain of its own
+    (same subdomain rule and excluded authors), so posts linking only to an alias are found too."""
+    aliases = [
+        DomainSettings(
+            name=alias, include_subdomains=domain.include_subdomains, exclude_authors=domain.exclude_authors
+        )
+        for domain in domains
+        for alias in domain.aliases
+    ]
+    return (*domains, *aliases)
 
 
 POLL_CONCURRENCY = 4

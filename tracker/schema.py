@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 metadata = MetaData(
     naming_convention={
@@ -222,4 +222,34 @@ connector_state = Table(
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Short links resolved by their redirect headers (CONTRACT §2): each is looked up once; a failed lookup
+# (``target`` null) is tried again after ``retry_at``.
+short_links = Table(
+    "short_links",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("target", Text),
+    Column("error", Text),
+    Column("requests", Integer, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=False),
+    Column("retry_at", UTCDateTime),
+    Index(None, "resolved_at"),
+)
+
+# Posts whose links to us may hide behind short links not resolved yet: stored (or dropped) once they are.
+waiting_mentions = Table(
+    "waiting_mentions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("connector", String(128), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("platform_id", String(512), nullable=False),
+    Column("mention", Text, nullable=False),  # the mention as the connector gave it, JSON
+    Column("short_urls", Text, nullable=False),  # JSON list
+    Column("refresh_kinds", Text),  # JSON list of the kinds the connector can refresh
+    Column("queued_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "platform_id"),
+    Index(None, "queued_at"),
 )

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationInfo, field_validator
 
-from tracker.urls import normalize_domain
+from tracker.urls import normalize_domain, normalize_host
 
 _DURATION_RE = re.compile(r"(\d+)\s*([smhdw])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -98,6 +99,40 @@ class TrackerSettings(Section):
     """Empty: SQLite at `<data_dir>/tracker.db`. Or `postgresql+psycopg://user@host/db`: then several daemons may run, one leads."""
     timezone: str = "UTC"
     """IANA time zone of report weeks and the report schedule, e.g. `Europe/Berlin`."""
+    resolve_shorteners: bool = False
+    """Resolve links on well-known public shorteners (bit.ly, buff.ly, ...) by their redirect headers only; each
+    short link is looked up once and remembered."""
+    connect_to: dict[str, str] = {}
+    """Send a host's requests elsewhere, for page checks and shortener lookups (staging, tests):
+    `{"example.com" = "http://127.0.0.1:8080"}` keeps the path and the Host header; an address named here is
+    trusted, other private addresses never are."""
+
+    @field_validator("connect_to")
+    @classmethod
+    def _host_to_base_url(cls, value: dict[str, str]) -> dict[str, str]:
+        mapped = {}
+        for host, target in value.items():
+            name = normalize_host(host)
+            if name is None or ":" in name:
+                raise ValueError(
+                    f'{host!r} is not a host name; write it like {{"example.com" = "http://127.0.0.1:8080"}}'
+                )
+            parts = urlsplit(str(target).strip())
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path.strip("/")
+                or parts.query
+            ):
+                raise ValueError(
+                    f'{host!r} = {target!r}: expected an http(s) address without a path, like "http://127.0.0.1:8080"'
+                )
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a port out of range
+            except ValueError:
+                raise ValueError(f"{host!r} = {target!r}: the port is not a number from 1 to 65535") from None
+            mapped[name] = f"{parts.scheme}://{parts.netloc}"
+        return mapped
 
     @field_validator("timezone")
     @classmethod
@@ -131,11 +166,21 @@ class DomainSettings(Section):
     """Also count links to its subdomains (`blog.example.com`); `www.` always counts."""
     exclude_authors: tuple[str, ...] = ()
     """Your own accounts, whose posts are not mentions: `\"x:handle\"`, `\"reddit:user\"`, `\"bluesky:handle\"`."""
+    aliases: tuple[str, ...] = ()
+    """Hosts that are the same site (a short-link domain, a former domain): their links count for this one."""
 
     @field_validator("name")
     @classmethod
     def _domain_name(cls, value: str) -> str:
         return normalize_domain(value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        aliases = tuple(dict.fromkeys(normalize_domain(alias) for alias in value))
+        if info.data.get("name") in aliases:
+            raise ValueError(f"{info.data['name']} is the domain itself; list only other hosts")
+        return aliases
 
     @field_validator("exclude_authors")
     @classmethod

@@ -18,6 +18,7 @@ from tracker.periods import IsoWeek, month_start
 from tracker.record import format_utc, parse_iso
 from tracker.schema import connector_runs, cursors, mentions
 from tracker.settings import Config
+from tracker.shortlinks import REQUESTS_PER_MINUTE
 from tracker.store import Store, StoreConnectorState
 
 HEALTH_ORDER = {"disabled": -1, "pending": 0, "healthy": 0, "degraded": 1, "down": 2}
@@ -254,3 +255,22 @@ def overall(statuses: list[ConnectorStatus], daemon: DaemonStatus | None = None)
     if any(s.health in ("degraded", "down") for s in active):
         return "degraded"
     return "healthy"
+
+
+def short_links(config: Config, store: Store, now: datetime) -> dict[str, int] | None:
+    """The short-link resolver's figures, None when ``resolve_shorteners`` is off: its request budget per
+    minute and what the last lookups used of it, the posts waiting, and this month's lookups."""
+    if not config.tracker.resolve_shorteners:
+        return None
+    published = store.state("short_links").get("short_links")
+    budget = json.loads(published[0]) if published else {}
+    recent = published is not None and now - published[1] <= timedelta(minutes=1)
+    counts = store.short_link_counts(month_start(now))
+    return {
+        "requests_per_minute": int(budget.get("per_minute", REQUESTS_PER_MINUTE)),
+        "used_last_minute": int(budget.get("used_last_minute", 0)) if recent else 0,
+        "waiting": counts["waiting"],
+        "resolved_this_month": counts["resolved"],
+        "failed_this_month": counts["failed"],
+        "requests_this_month": counts["requests"],
+    }

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
-from tracker import page_writer
+from tracker import page_writer, waiting
 from tracker.connector import Author, Cursor, Page, Usage, state_json
 from tracker.errors import StoreError
 from tracker.page_writer import WriteResult, content_hash
@@ -48,7 +48,9 @@ from tracker.schema import (
     links,
     mentions,
 )
+from tracker.shortlinks import Resolution
 from tracker.sql import Driver
+from tracker.waiting import Waiting
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -187,15 +189,62 @@ class Store:
         now: datetime,
         refresh_kinds: frozenset[str] = frozenset(),
         state: Mapping[str, str | None] | None = None,
+        waiting_for_links: Sequence[tuple[Mention, Collection[str]]] | None = None,
     ) -> WriteResult:
         """Store a page in one transaction: mentions (upserted), deletions, gaps, usage, cursor and the
-        connector's state changes (see :func:`tracker.page_writer.write_page`)."""
+        connector's state changes (see :func:`tracker.page_writer.write_page`); resolving short links
+        (``waiting_for_links`` given), also the posts that wait for theirs, and the page's deleted posts leave
+        that queue."""
         held: Connection | None = getattr(self._held, "conn", None)
         with self.engine.begin() if held is None else _begun(held) as conn:
-            return page_writer.write_page(
+            written = page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
                 mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds, state=state,
             )  # fmt: skip
+            if waiting_for_links is not None:
+                if page.deleted:
+                    waiting.forget(conn, platform, page.deleted)
+                if waiting_for_links:
+                    waiting.queue(conn, connector, waiting_for_links, refresh_kinds, now)
+            return written
+
+    # Short links (see tracker.waiting)
+
+    def known_short_links(self, urls: Collection[str], now: datetime) -> dict[str, str | None]:
+        """The targets of these short links where known (None: the lookup failed less than a day ago)."""
+        if not urls:
+            return {}
+        with self.read() as conn:
+            return waiting.known(conn, urls, now)
+
+    def remember_short_link(self, resolution: Resolution) -> None:
+        with self.engine.begin() as conn:
+            waiting.remember(conn, resolution)
+
+    def waiting_for_links(self, limit: int) -> list[Waiting]:
+        """The posts waiting longest for their short links."""
+        with self.read() as conn:
+            return waiting.oldest(conn, limit)
+
+    def settle_waiting(self, decided: Sequence[tuple[Waiting, Mention | None]], now: datetime) -> int:
+        """In one transaction, store the waiting posts that turned out to link to us (``decided`` pairs a
+        queued post with its matched mention, or None) and take all of them off the queue; returns how many
+        mentions were new."""
+        new = 0
+        with self.engine.begin() as conn:
+            for item, mention in decided:
+                if mention is not None:
+                    new += page_writer.write_page(
+                        conn, self.dialect, connector=item.connector, platform=mention.platform, run_id=None,
+                        page=Page("short_links"), mentions_to_store=[mention], now=now,
+                        refresh_kinds=item.refresh_kinds,
+                    ).new  # fmt: skip
+            waiting.done(conn, [item.id for item, _ in decided])
+        return new
+
+    def short_link_counts(self, since: datetime) -> Mapping[str, int]:
+        with self.read() as conn:
+            return waiting.counts(conn, since)
 
     @contextmanager
     def holding_connection(self) -> Iterator[None]:

@@ -8,16 +8,32 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
-# A URL with a scheme, or a bare host name with an optional port and path ("example.com/page").
-# The look-behind keeps e-mail addresses and the middle of words out.
+# A URL with a scheme, or a bare host name with an optional port and path ("example.com/page"). Labels of a
+# bare host may be separated by ideographic or full-width full stops too ("example。com", as UTS #46 reads
+# them). CJK punctuation ends a URL ("https://example.com/a、どうぞ"). The look-behind keeps e-mail addresses
+# and the middle of words out.
+_ALT_DOTS = "\u3002\uff0e\uff61"  # ideographic, full-width and half-width ideographic full stops
+_DOT = f"[.{_ALT_DOTS}]"
+_CJK_PUNCTUATION = (
+    "\u3000\u3001\u3003-\u303f\uff01-\uff0d\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff60\uff62-\uff65"
+)
+_LETTERS = "a-z\u00a1-\u2fff\u3040-\uff00\uff21-\uff3a\uff41-\uff5a\uff66-\uffff"
+_LABEL = f"0-9\uff10-\uff19{_LETTERS}"
+_URL_CHAR = f"""[^\\s<>"'`\\]\\[{{}}|\\\\^{_CJK_PUNCTUATION}]"""
 _URL_RE = re.compile(
-    r"""https?://[^\s<>"'`\]\[{}|\\^]+"""
-    r"""|(?<![@\w.\-/])(?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff\-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+"""
-    r"""(?:[a-z\u00a1-\uffff]{2,63}|xn--[a-z0-9\-]{1,59})\.?(?::\d{1,5})?(?:/[^\s<>"'`\]\[{}|\\^]*)?""",
+    f"https?://{_URL_CHAR}+"
+    rf"""|(?<![@\w.\-/{_ALT_DOTS}])(?:[{_LABEL}](?:[{_LABEL}\-]{{0,61}}[{_LABEL}])?{_DOT})+"""
+    rf"""(?:[{_LETTERS}]{{2,63}}|xn--[a-z0-9\-]{{1,59}})\.?(?::\d{{1,5}})?(?:/{_URL_CHAR}*)?""",
     re.IGNORECASE,
 )
-_TRAILING = ".,;:!?'\"…»”’*_~"
+# Scripts written without spaces: a bare host glued to such text ("詳しくはexample.com") starts after it, as the
+# platforms' own linkifiers read it, and a top-level domain glued to it ("example.comを見て") ends before it.
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_GLUED_RE = re.compile(rf"^.*[{_CJK}](?=[a-z0-9][a-z0-9\-]*\.)", re.IGNORECASE)
+_GLUED_TLD_RE = re.compile(rf"\.[a-z]{{2,63}}(?=[{_CJK}])", re.IGNORECASE)
+_TRAILING = ".,;:!?'\"…»”’*_~\u3002\uff0e\uff61\u3001\uff0c"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _MARKDOWN_RE = re.compile(
     r"\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?([^\s<>()]*(?:\([^\s()]*\)[^\s<>()]*)*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)"
@@ -44,11 +60,30 @@ def url_spans(text: str, *, bare: bool = True) -> list[tuple[int, int, str]]:
         if raw.endswith(("...", "…")) or text[match.end() : match.end() + 1] == "…":
             continue  # shortened for display: the real target is elsewhere (a facet or an embed)
         url = _trim(raw)
-        if not bare and not url.lower().startswith(("http://", "https://")):
+        start = match.start()
+        scheme = url[:8].lower().startswith(("http://", "https://"))
+        if not scheme:
+            if not bare:
+                continue
+            if not url.isascii():
+                host = url.partition("/")[0]
+                glued = _GLUED_RE.match(host)
+                if glued is not None:
+                    start += glued.end()
+                    url, host = url[glued.end() :], host[glued.end() :]
+                tld = _GLUED_TLD_RE.search(host)
+                if tld is not None:
+                    url = host = host[: tld.end()]
+                host = host.partition(":")[0].rstrip(".")
+                last_dot = max(host.rfind(dot) for dot in "." + _ALT_DOTS)
+                if (
+                    host[last_dot] != "."
+                    and not unicodedata.normalize("NFKC", host[last_dot + 1 :]).isascii()
+                ):
+                    continue  # two sentences ("晴れ。明日"), not a host: a Unicode TLD follows a "." only
+        if "." not in url and not any(dot in url for dot in _ALT_DOTS):
             continue
-        if "." not in url:
-            continue
-        found.append((match.start(), match.start() + len(url), url))
+        found.append((start, start + len(url), url))
     return found
 
 

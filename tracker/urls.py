@@ -1,17 +1,34 @@
 """Link matching and canonical URLs (CONTRACT §2). Pure functions, no I/O.
 
-A link matches a monitored domain when its host is the domain (``www.`` included) or, with
-``include_subdomains``, ends in ``.<domain>``. Hosts compare after lower-casing, IDNA encoding and dropping
-a trailing dot, so look-alikes (``notexample.com``, ``example.com.evil.net``) never match.
+A link matches a monitored domain when its host is the domain (``www.`` included), one of its ``aliases``
+or, with ``include_subdomains``, ends in ``.<domain>`` (or ``.<alias>``). Hosts compare after UTS #46 /
+IDNA 2008 processing, as browsers do (``straße.de`` is ``xn--strae-oqa.de``, ``example。com`` is
+``example.com``), lower-cased and without a trailing dot, so look-alikes (``notexample.com``,
+``example.com.evil.net``, ``ex\u0430mple.com`` with a Cyrillic a) never match. Known redirect wrappers
+(:mod:`tracker.redirects`) are unwrapped first: such a link matches by its target.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
+from typing import Protocol
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+
+import idna
+
+from tracker.redirects import (
+    SHORTENER_HOSTS,
+    WRAPPER_HOSTS,
+    WRAPPER_PREFIXES,
+    WRAPPER_SUFFIXES,
+    is_shortener,
+    wrapped_target,
+    wrappers_of,
+)
 
 # Query parameters that only say where a click came from. Names compare case-insensitively;
 # anything starting with ``utm_`` is tracking too.
@@ -36,20 +53,58 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _QUERY_SAFE = "-._~!$'()*,:@/?"
 
 
-def normalize_host(host: str) -> str | None:
-    """Lower-case, IDNA-encode and strip a trailing dot; None when it cannot be a host name."""
-    host = host.strip().rstrip(".").lower()
-    if not host:
+def _percent_decoded(host: str) -> str | None:
+    """A host with its percent escapes decoded as UTF-8 (browsers do so before IDNA); None when invalid."""
+    try:
+        return unquote(host, errors="strict")
+    except UnicodeDecodeError:
         return None
-    if host.startswith("[") or ":" in host:  # IPv6 literal
-        inner = host.strip("[]")
-        return inner if re.fullmatch(r"[0-9a-f:.]+", inner) else None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
+
+
+@lru_cache(maxsize=8192)
+def _uts46(host: str) -> str | None:
+    """UTS #46 processing (non-transitional, as browsers do) of a host with non-ASCII characters: width and
+    case folded, ideographic dots read as dots, ignorable characters dropped, each label IDNA 2008 encoded."""
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        labels = mapped.split(".")
+        return ".".join(label if label.isascii() else idna.encode(label).decode("ascii") for label in labels)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def normalize_host(host: str) -> str | None:
+    """A host as it is compared: percent-decoded, UTS #46 / IDNA 2008 encoded, lower-case, without its
+    trailing dot; None when it cannot be a host name."""
+    host = host.strip()
+    if "%" in host:
+        decoded = _percent_decoded(host)
+        if decoded is None:
             return None
-    return host if _HOST_RE.match(host) else None
+        host = decoded
+    if host.startswith("[") or ":" in host:  # IPv6 literal
+        inner = host.strip("[]").lower()
+        return inner if re.fullmatch(r"[0-9a-f:.]+", inner) else None
+    if host.isascii():
+        host = host.lower()
+    else:
+        mapped = _uts46(host)
+        if mapped is None:
+            return None
+        host = mapped
+    if host.endswith("."):
+        host = host[:-1]
+    return host if host and _HOST_RE.match(host) else None
+
+
+def unicode_host(host: str) -> str:
+    """The Unicode spelling of a normalized host (``xn--bcher-kva.de`` is ``bücher.de``); itself if ASCII."""
+    if "xn--" not in host:
+        return host
+    try:
+        return idna.decode(host)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return host
 
 
 def normalize_domain(name: str) -> str:
@@ -202,41 +257,141 @@ def url_host(url: str) -> str | None:
     return parts[0] if parts else None
 
 
+_MAX_UNWRAP = 5  # nested wrappers unwrapped at most this deep
+_CLASSIFIED_MAX = 65536
+_UNKNOWN = object()
+
+
+def unwrap(url: str) -> str:
+    """The target of a known redirect wrapper (nested ones too), else ``url`` itself."""
+    for _ in range(_MAX_UNWRAP):
+        parts = _parts(url)
+        if parts is None or not wrappers_of(parts[0]):
+            return url
+        target = wrapped_target(parts[0], parts[2], parts[3])
+        if target is None:
+            return url
+        url = target
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
+    """A link to a monitored domain: the domain it counts for and the canonical URL of its target."""
+
     domain: str
     canonical_url: str
 
 
-class DomainMatcher:
-    """Matches hosts and URLs against the monitored domains; the most specific domain wins."""
+@dataclass(frozen=True, slots=True)
+class ShortLink:
+    """A link on a public shortener whose target is not known yet; ``url`` is the one to resolve."""
 
-    def __init__(self, domains: Iterable[tuple[str, bool]]) -> None:
-        """``domains`` are ``(name, include_subdomains)`` pairs; names are normalized here."""
+    url: str
+
+
+class MonitoredDomain(Protocol):
+    """What the matcher reads of a ``[[domains]]`` table (:class:`tracker.settings.DomainSettings`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def include_subdomains(self) -> bool: ...
+
+    @property
+    def aliases(self) -> Sequence[str]: ...
+
+
+_ALT_DOTS = ("\u3002", "\uff0e", "\uff61")  # ideographic, full-width and half-width ideographic full stops
+# Characters UTS #46 drops from a host (soft hyphen, zero-width space, word joiner, BOM, variation selectors).
+_IGNORED = dict.fromkeys(
+    [0xAD, 0x34F, 0x180B, 0x180C, 0x180D, 0x200B, 0x2060, 0xFEFF, *range(0xFE00, 0xFE10)], None
+)
+
+
+def fold_dots(text: str) -> str:
+    """``text`` with ideographic and full-width full stops written as ``.`` (itself when it has none)."""
+    if text.isascii():
+        return text
+    for dot in _ALT_DOTS:
+        if dot in text:
+            text = text.replace(dot, ".")
+    return text
+
+
+class DomainMatcher:
+    """Matches hosts and URLs against the monitored domains and their aliases; the most specific wins."""
+
+    def __init__(
+        self,
+        domains: Iterable[tuple[str, bool]],
+        *,
+        aliases: Mapping[str, Sequence[str]] | None = None,
+        resolve_shorteners: bool = False,
+    ) -> None:
+        """``domains`` are ``(name, include_subdomains)`` pairs and ``aliases`` the alias hosts of a domain
+        name, which count as that domain (with its ``include_subdomains``); names are normalized here. With
+        ``resolve_shorteners``, :meth:`classify` reports links on public shorteners and :attr:`needles`
+        includes those hosts."""
         self._exact: dict[str, str] = {}
         self._suffix: dict[str, str] = {}
-        self.domains: tuple[str, ...] = ()
-        names = []
-        for raw_name, include_subdomains in domains:
-            name = normalize_domain(raw_name)
-            names.append(name)
-            self._exact[name] = name
-            self._exact.setdefault("www." + name, name)
-            if include_subdomains:
-                self._suffix[name] = name
-        self.domains = tuple(names)
-        # Lower-case needles for a cheap "could this text link to us?" test before parsing.
-        needles = set(names)
-        for name in names:
-            try:
-                needles.add(name.encode("ascii").decode("idna"))
-            except UnicodeError:
-                pass
+        self._classified: dict[str, object] = {}
+        self.resolve_shorteners = resolve_shorteners
+        names: list[str] = []
+        hosts: list[str] = []
+        pairs = list(domains)
+        for raw_name, _ in pairs:
+            names.append(normalize_domain(raw_name))
+        by_name = {normalize_domain(k): v for k, v in (aliases or {}).items()}
+        for name, (_, include_subdomains) in zip(names, pairs, strict=True):
+            for host in (name, *(normalize_domain(alias) for alias in by_name.get(name, ()))):
+                hosts.append(host)
+                self._exact.setdefault(host, name)
+                self._exact.setdefault("www." + host, name)
+                if include_subdomains:
+                    self._suffix.setdefault(host, name)
+        self.domains: tuple[str, ...] = tuple(names)
+        self.hosts: tuple[str, ...] = tuple(dict.fromkeys(hosts))
+        """The domains and their aliases, normalized."""
+        needles: set[str] = set()
+        for host in self.hosts:
+            spelled = unicode_host(host)
+            needles.update((host, spelled, quote(spelled, safe=".").lower()))
         self.needles: tuple[str, ...] = tuple(sorted(needles))
-        """The domains as they may appear in text (ASCII and Unicode spellings), for cheap pre-filters."""
+        """Lower-case strings one of which a text linking to us contains: the domains and aliases in their
+        ASCII, Unicode and percent-encoded spellings, for cheap pre-filters before any parsing. Match them
+        against lower-cased text, dots folded (:func:`fold_dots`)."""
+        self.short_link_needles: tuple[str, ...] = (
+            tuple(sorted(f"{host}/" for host in SHORTENER_HOSTS)) if resolve_shorteners else ()
+        )
+        """Resolving shorteners, ``<shortener host>/`` for each, which a text with a short link contains."""
+        self.short_link_pattern: re.Pattern[str] | None = (
+            re.compile(
+                "://(?:www\\.)?(?:"
+                + "|".join(re.escape(host) for host in sorted(SHORTENER_HOSTS, key=len, reverse=True))
+                + ")/"
+            )
+            if resolve_shorteners
+            else None
+        )
+        """Resolving shorteners, a pattern found in lower-cased text with a short link written with its scheme
+        (as in every link facet, card or URL field): one scan of the text, where the needles take one each."""
+
+    @classmethod
+    def for_domains(
+        cls, domains: Iterable[MonitoredDomain], *, resolve_shorteners: bool = False
+    ) -> DomainMatcher:
+        """The matcher of the ``[[domains]]`` tables."""
+        listed = list(domains)
+        return cls(
+            ((domain.name, domain.include_subdomains) for domain in listed),
+            aliases={domain.name: tuple(domain.aliases) for domain in listed if domain.aliases},
+            resolve_shorteners=resolve_shorteners,
+        )
 
     def match_host(self, host: str) -> str | None:
-        """The monitored domain that ``host`` belongs to, or None."""
+        """The monitored domain that ``host`` belongs to (directly or as an alias), or None."""
         normalized = normalize_host(host)
         if normalized is None:
             return None
@@ -255,16 +410,53 @@ class DomainMatcher:
         return None
 
     def match_url(self, url: str) -> Match | None:
-        """The matched domain and canonical URL of ``url``, or None when it is not a link to us."""
-        host = url_host(url)
-        if host is None:
+        """The matched domain and canonical URL of ``url`` (of its target, for a redirect wrapper), or None
+        when it is not a link to us."""
+        found = self.classify(url, shorteners=False)
+        return found if isinstance(found, Match) else None
+
+    def classify(self, url: str, *, shorteners: bool = True) -> Match | ShortLink | None:
+        """Like :meth:`match_url`; when resolving shorteners, a link on one (after unwrapping) is a
+        :class:`ShortLink` to resolve."""
+        if not shorteners:
+            return self._classify(url, False)
+        found = self._classified.get(url, _UNKNOWN)
+        if found is _UNKNOWN:  # links repeat a lot: their outcome is remembered, within a bound
+            found = self._classify(url, True)
+            if len(self._classified) >= _CLASSIFIED_MAX:
+                self._classified.clear()
+            self._classified[url] = found
+        return found  # type: ignore[return-value]
+
+    def _classify(self, url: str, shorteners: bool) -> Match | ShortLink | None:
+        parts = _parts(url)
+        if parts is None:
             return None
+        host = parts[0]
+        if host in WRAPPER_HOSTS or host.endswith(WRAPPER_SUFFIXES) or host.startswith(WRAPPER_PREFIXES):
+            target = unwrap(url)
+            if target != url:
+                url = target
+                parts = _parts(url)
+                if parts is None:
+                    return None
+                host = parts[0]
         domain = self._match_normalized(host)
-        if domain is None:
-            return None
-        return Match(domain, canonical_url(url))
+        if domain is not None:
+            return Match(domain, canonical_url(url))
+        if shorteners and self.resolve_shorteners and is_shortener(host):
+            return ShortLink(canonical_url(url))
+        return None
 
     def might_mention(self, text: str) -> bool:
-        """Cheap pre-filter: False means ``text`` cannot contain a link to a monitored domain."""
+        """Cheap pre-filter: False means ``text`` cannot contain a link to a monitored domain (or, resolving
+        shorteners, a short link)."""
         lowered = text.lower()
-        return any(needle in lowered for needle in self.needles)
+        if any(needle in lowered for needle in self.needles):
+            return True
+        if any(needle in lowered for needle in self.short_link_needles):
+            return True
+        if lowered.isascii():
+            return False
+        folded = fold_dots(unicodedata.normalize("NFKC", lowered).translate(_IGNORED).lower())
+        return folded != lowered and any(needle in folded for needle in self.needles)

@@ -39,7 +39,7 @@ from tracker.record import Mention, RecordError
 from tracker.retry import RetryPolicy, parse_retry_after
 from tracker.settings import BaseUrl, ByteSize, ConnectorSettings, Duration, format_duration
 from tracker.transport import check_redirect
-from tracker.urls import DomainMatcher
+from tracker.urls import fold_dots
 
 _HEAD = 512  # Jetstream writes did, time_us, kind and the commit's operation and collection first
 _TIME = '"time_us":'
@@ -158,8 +158,9 @@ class StreamHandler:
     ``handle`` is the per-event hot path (the stream benchmark calls it on raw lines).
     """
 
-    def __init__(self, needles: Sequence[str]) -> None:
+    def __init__(self, needles: Sequence[str], short_links: re.Pattern[str] | None = None) -> None:
         self.needles = tuple(dict.fromkeys(needle.lower() for needle in needles))
+        self.short_links = short_links  # resolving shorteners: posts with a short link are candidates too
         self.candidates: list[Candidate] = []
         self.deleted: list[str] = []
         self.problems: list[str] = []
@@ -192,7 +193,18 @@ class StreamHandler:
             if needle in lowered:
                 self._take(message, stamp)
                 break
+        else:
+            if self._other_candidate(lowered):
+                self._take(message, stamp)
         return stamp
+
+    def _other_candidate(self, lowered: str) -> bool:
+        """Whether a post no needle found is a candidate all the same: it has a short link to resolve, or
+        writes a domain as ``example。com`` (ideographic and full-width full stops are dots in a host)."""
+        if self.short_links is not None and self.short_links.search(lowered) is not None:
+            return True
+        folded = fold_dots(lowered)
+        return folded is not lowered and any(needle in folded for needle in self.needles)
 
     def _take(self, message: str, stamp: int, check_needles: bool = False) -> None:
         try:
@@ -205,7 +217,10 @@ class StreamHandler:
             if operation == "delete":
                 self.deleted.append(uri)
             elif operation in ("create", "update"):
-                if check_needles and not any(needle in message.lower() for needle in self.needles):
+                lowered = message.lower()
+                if check_needles and not (
+                    any(needle in lowered for needle in self.needles) or self._other_candidate(lowered)
+                ):
                     return
                 record = commit.get("record")
                 if not isinstance(record, dict):
@@ -299,8 +314,8 @@ class JetstreamConnector(Connector):
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         settings = self.settings
-        matcher = DomainMatcher((d.name, d.include_subdomains) for d in request.domains)
-        handler = StreamHandler(matcher.needles)
+        matcher = request.link_matcher()
+        handler = StreamHandler(matcher.needles, matcher.short_link_pattern)
         now_us = _us(request.started_at)
         overlap = _span(settings.overlap)
         position, progress, resumed = self._start(request)

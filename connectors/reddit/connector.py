@@ -224,7 +224,7 @@ class RedditConnector(Connector):
         self._api = self._transport = self._feeds = None
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
-        matcher = DomainMatcher((domain.name, domain.include_subdomains) for domain in request.domains)
+        matcher = request.link_matcher()
         refused: list[str] = []
         for source in self._sources(request.domains):
             bounds = Bounds.plan(

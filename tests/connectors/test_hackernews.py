@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import time
@@ -19,6 +20,7 @@ from tests.support.algolia import DATA, PATH, FakeAlgolia, recorded_hits
 from tests.support.http_server import RecordingServer, Reply, Request
 from tracker.poller import Poller, RunResult
 from tracker.schema import coverage_gaps
+from tracker.settings import DomainSettings
 from tracker.store import Store
 
 NOW = datetime(2014, 5, 31, tzinfo=UTC)
@@ -361,3 +363,49 @@ def test_history_reaches_back_to_the_backfill_date(server: RecordingServer, tmp_
         "backfill:story:nytimes.com",
         "backfill:comment:nytimes.com",
     }
+
+
+def test_a_recorded_story_whose_only_link_is_to_an_alias_is_found(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "tesla.com")
+    # Tesla's former domain: its links count for tesla.com, and the connector searches it too
+    rig.config = dataclasses.replace(
+        rig.config, domains=(DomainSettings(name="tesla.com", aliases=("teslamotors.com",)),)
+    )
+    result = rig.poll()
+    assert (result.status, result.error) == ("ok", None)
+    found = rig.mentions()
+    assert set(found) == {"5218288"}  # "Most peculiar test drive", on www.teslamotors.com
+    (link,) = found["5218288"].links
+    assert (link.url, link.canonical_url, link.domain, link.source) == (
+        "http://www.teslamotors.com/blog/most-peculiar-test-drive",
+        "https://teslamotors.com/blog/most-peculiar-test-drive",
+        "tesla.com",
+        "url_field",
+    )
+    queries = {(r.param("tags"), r.param("query")) for r in server.requests_to(PATH)}
+    assert queries == {
+        (tag, host) for tag in ("story", "comment") for host in ("tesla.com", "teslamotors.com")
+    }
+    assert algolia.problems == []
+
+
+def test_a_comment_whose_only_link_is_a_redirect_wrapper_is_found(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    story = next(hit for hit in recorded_hits() if "comment" in hit["_tags"])
+    wrapped = "https://www.google.com/url?q=https://example.com/post&amp;sa=D"
+    hit = {
+        **story,
+        "objectID": "99",
+        "comment_text": f'see <a href="{wrapped.replace("/", "&#x2F;")}">this</a>',
+    }
+    algolia = FakeAlgolia(server, [hit])
+    rig = Rig(tmp_path, algolia.base_url, "example.com")
+    rig.poll()
+    (link,) = rig.mentions()["99"].links
+    assert (link.url, link.canonical_url, link.anchor_text) == (
+        "https://www.google.com/url?q=https://example.com/post&sa=D", "https://example.com/post", "this",
+    )  # fmt: skip

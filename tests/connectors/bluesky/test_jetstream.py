@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -29,6 +30,7 @@ from tests.support.jetstream_server import JetstreamServer
 from tracker.errors import ConfigError
 from tracker.poller import Poller, RunResult
 from tracker.schema import coverage_gaps
+from tracker.settings import DomainSettings
 from tracker.store import Store
 
 NOW = datetime(2026, 7, 4, 14, 40, tzinfo=UTC)
@@ -669,3 +671,101 @@ def test_a_saved_position_in_the_future_is_not_resumed(
         assert stream.queries[0]["cursor"] == [str(NOW_US - 600_000_000)]  # afresh: the initial lookback
     assert (result.status, result.new) == ("ok", 1)
     assert rig.cursor()["time_us"] == NOW_US - 5_000_000 + 4000
+
+
+# Detection v2: aliases, wrappers, short links and other dots reach the poller through the stream
+
+
+def with_detection(rig: Rig, domains: list[Any], **tracker: Any) -> None:
+    """Give ``rig`` these ``[[domains]]`` tables (with aliases) and ``[tracker]`` keys."""
+    rig.config = dataclasses.replace(
+        rig.config, domains=tuple(domains), tracker=rig.config.tracker.model_copy(update=tracker)
+    )
+
+
+def test_a_recorded_post_whose_only_link_is_to_an_alias_is_found(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    with JetstreamServer(recorded_events(), live=live(clock)) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["denikn.example"], clock)
+        # the Czech daily's former domain, say: its links count for the new one
+        with_detection(rig, [DomainSettings(name="denikn.example", aliases=("denikn.cz",))])
+        result = rig.poll()
+    assert (result.status, result.new) == ("ok", 1)
+    (found,) = rig.mentions().values()
+    assert found.platform_id == uri("did:plc:fe7cz462lvsuhadx6z35orni", "3mptbypt22l26")
+    assert [(k.url, k.canonical_url, k.domain) for k in found.links] == [
+        ("https://denikn.cz/2113523", "https://denikn.cz/2113523", "denikn.example")
+    ]
+
+
+def test_posts_whose_only_link_is_a_wrapper_or_written_with_ideographic_dots_are_found(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    wrapped = "https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fstory%3Futm_source%3Dfb&h=AT3"
+    events = [
+        post_event(ALICE, "3wrap", NOW_US - 9_000_000, "via fb ", links=[(wrapped, "l.facebook.com/l.php")]),
+        post_event(ALICE, "3dots", NOW_US - 8_000_000, "詳しくは example。com/jp を"),
+        post_event(ALICE, "3foreign", NOW_US - 7_000_000, "x ", links=[("https://l.facebook.com/l.php?u=https%3A%2F%2Fother.org%2Fexample.com", "fb")]),
+    ]  # fmt: skip
+    with JetstreamServer(events, live=live(clock)) as stream:
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock)
+        result = rig.poll()
+    assert (result.status, result.new) == ("ok", 2)
+    found = rig.mentions()
+    (link,) = found[uri(ALICE, "3wrap")].links
+    assert (link.url, link.canonical_url, link.source) == (wrapped, "https://example.com/story", "facet")
+    (link,) = found[uri(ALICE, "3dots")].links
+    assert (link.url, link.canonical_url, link.source) == (
+        "example。com/jp",
+        "https://example.com/jp",
+        "text",
+    )
+
+
+def test_a_post_whose_only_link_is_short_passes_the_prefilter_and_is_stored_once_resolved(
+    tmp_path: Path, appview: FakeAppView, clock: Clock
+) -> None:
+    from tests.support.shortener import FakeShortener
+
+    events = [
+        post_event(ALICE, "3short", NOW_US - 9_000_000, "new post ", links=[("https://bit.ly/4abc", "bit.ly/4abc")]),
+        post_event(ALICE, "3other", NOW_US - 8_000_000, "elsewhere ", links=[("https://bit.ly/4zzz", "bit.ly/4zzz")]),
+    ]  # fmt: skip
+    with FakeShortener() as shortener, JetstreamServer(events, live=live(clock)) as stream:
+        shortener.redirect("bit.ly/4abc", "https://example.com/launch?utm_source=bsky")
+        shortener.redirect("bit.ly/4zzz", "https://other.org/")
+        rig = Rig(tmp_path, [stream.url], appview, ["example.com"], clock)
+        with_detection(
+            rig,
+            [DomainSettings(name="example.com")],
+            resolve_shorteners=True,
+            connect_to=shortener.connect_to("bit.ly"),
+        )
+        result = rig.poll()
+        assert (result.status, result.new, result.fetched) == ("ok", 0, 2)  # both taken, none matched yet
+        assert shortener.requests == []  # the stream does not wait for lookups
+        assert rig.poller().settle_short_links() == 1
+        assert sorted(shortener.hosts_contacted()) == ["bit.ly", "bit.ly"]
+    (found,) = rig.mentions().values()
+    assert found.platform_id == uri(ALICE, "3short")
+    assert found.created_at == datetime(2026, 7, 4, 14, 38, 6, 240000, tzinfo=UTC)  # the post's, not now
+    (link,) = found.links
+    assert (link.url, link.canonical_url) == ("https://bit.ly/4abc", "https://example.com/launch")
+
+
+def test_short_links_do_not_pass_the_prefilter_unless_they_are_resolved() -> None:
+    from tracker.urls import DomainMatcher
+
+    event = post_event(ALICE, "3short", NOW_US, "new ", links=[("https://bit.ly/4abc", "bit.ly/4abc")])
+    off, on = (
+        DomainMatcher([("example.com", True)]),
+        DomainMatcher([("example.com", True)], resolve_shorteners=True),
+    )
+    quiet, resolving = (
+        StreamHandler(off.needles, off.short_link_pattern),
+        StreamHandler(on.needles, on.short_link_pattern),
+    )
+    quiet.handle(event)
+    resolving.handle(event)
+    assert (len(quiet.candidates), len(resolving.candidates)) == (0, 1)

@@ -3,6 +3,7 @@ real praw."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from tests.support.reddit_api import (
     synthetic_posts,
 )
 from tracker.schema import coverage_gaps, mentions
+from tracker.settings import DomainSettings
 
 NOW = datetime(2016, 12, 22, 3, 0, tzinfo=UTC)  # 42 minutes after the newest recorded post
 WATCH = ("videos", "smashbros", "The_Donald")
@@ -415,3 +417,27 @@ def test_many_watched_subreddits_are_read_forty_to_a_request(server: RecordingSe
         "comments:" + "+".join(watched[40:]),
     }
     rig.close()
+
+
+def test_a_recorded_comment_whose_only_link_is_to_an_alias_is_found(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    hosts = ("discord.com", "discord.gg", "discordapp.com")
+    rig = RedditRig(server, tmp_path, pool(), now=NOW, domains=hosts, watch=("GamerPals",))
+    # Discord's invitation short domain and its former domain count for discord.com
+    aliased = DomainSettings(name="discord.com", aliases=("discord.gg", "discordapp.com"))
+    rig.config = dataclasses.replace(rig.config, domains=(aliased,))
+    try:
+        result = rig.poll()
+        assert (result.status, result.error) == ("ok", None)
+        found = rig.mentions()
+        assert set(found) == {"t1_dbhn100"}  # "come join us at https://discord.gg/dAKZM6y" in r/GamerPals
+        (link,) = found["t1_dbhn100"].links
+        assert (link.url, link.canonical_url, link.domain) == (
+            "https://discord.gg/dAKZM6y", "https://discord.gg/dAKZM6y", "discord.com",
+        )  # fmt: skip
+        searched = {r.path for r in server.requests if "/domain/" in r.path}
+        assert {path.split("/")[-2] for path in searched} >= set(hosts)  # each alias's link listing is read
+    finally:
+        rig.close()
+    assert rig.fake.problems == []
