@@ -11,16 +11,16 @@ the connector must send; a failed check is kept in ``problems`` and answered wit
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support.cassettes import jsonl_objects
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "x"
 SEARCH = "/2/tweets/search/recent"
 LOOKUP = "/2/tweets"
 TOKEN = "test-bearer-token"
@@ -36,9 +36,10 @@ _URL_TERM = re.compile(r'url:"([^"]+)"')
 _FROM_TERM = re.compile(r"-from:(\w+)")
 
 
-def recorded_page(name: str) -> dict[str, Any]:
-    """A recorded search response from ``tests/data/x`` (see its README for provenance)."""
-    page: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+def recorded_page(name: str, index: int = 0) -> dict[str, Any]:
+    """Page ``index`` of a twarc2 capture in the recordings (``twitter/<name>``, one X API v2 response per
+    line; see tests/data/README.md)."""
+    page: dict[str, Any] = jsonl_objects(recording("twitter", name))[index]
     return page
 
 
@@ -407,11 +408,29 @@ class XRig:
         return {key: cursor.state for key, cursor in self.store.cursors("x").items()}
 
 
+SYNTHETIC_AUTHOR: dict[str, Any] = {
+    "id": "1000000000000000001", "name": "Example Poster", "username": "example_poster", "verified": False,
+    "public_metrics": {"followers_count": 42, "following_count": 7, "tweet_count": 1000, "listed_count": 0},
+}  # fmt: skip
+
+
+def synthetic_template() -> dict[str, Any]:
+    """A made-up post by ``SYNTHETIC_AUTHOR`` in the shape of the recorded ones, for volume where no recorded
+    value matters (it needs no recordings)."""
+    return {
+        "id": str(id_at(datetime(2026, 11, 9, tzinfo=UTC))), "author_id": SYNTHETIC_AUTHOR["id"],
+        "conversation_id": "1", "created_at": "2026-11-09T00:00:00.000Z", "lang": "en",
+        "text": "worth a read https://t.co/x00000000", "edit_history_tweet_ids": ["1"],
+        "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 1, "quote_count": 0},
+        "entities": {"urls": []},
+    }  # fmt: skip
+
+
 def synthetic_posts(
     template: dict[str, Any], count: int, *, start: datetime, url: str = "https://example.com/post/{n}"
 ) -> list[dict[str, Any]]:
-    """``count`` posts made one minute apart from ``start``, copies of a recorded ``template`` linking to
-    ``url`` (volume for paging tests)."""
+    """``count`` posts made one minute apart from ``start``, copies of ``template`` (a recorded post, or
+    :func:`synthetic_template`) linking to ``url`` (volume for paging tests)."""
     posts = []
     for n in range(count):
         moment = start + timedelta(minutes=n)

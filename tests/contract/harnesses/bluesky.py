@@ -20,8 +20,9 @@ class Harness(ConnectorHarness):
     domain = "osf.io"
 
     def __init__(self) -> None:
+        posts = recorded_posts()  # without the recordings the test skips here, before a socket is opened
         self.http = RecordingServer()
-        self.pds = FakePds(self.http)
+        self.pds = FakePds(self.http, posts)
         self._added = 0
 
     def start(self) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.contract.harness import ConnectorHarness
-from tests.support.algolia import FakeAlgolia
+from tests.support.algolia import FakeAlgolia, recorded_hits
 from tests.support.http_server import RecordingServer
 from tracker.urls import DomainMatcher
 
@@ -17,8 +17,9 @@ class Harness(ConnectorHarness):
     domain = "github.com"
 
     def __init__(self) -> None:
+        hits = recorded_hits()  # before any socket is opened: this skips the test without the recordings
         self.server = RecordingServer()
-        self.algolia = FakeAlgolia(self.server)
+        self.algolia = FakeAlgolia(self.server, hits)
         self.clock_now = datetime(2014, 5, 31, tzinfo=UTC)
         self._next_id = 90_000_000
 

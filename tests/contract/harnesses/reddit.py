@@ -30,10 +30,9 @@ class Harness(ConnectorHarness):
     domain = "youtube.com"
 
     def __init__(self) -> None:
-        self.server = RecordingServer()
-        self.fake = FakeReddit(
-            self.server, recorded(DOMAIN_NEW) + recorded(ALL_NEW) + recorded(SEARCH) + recorded(ALL_COMMENTS)
-        )
+        things = recorded(DOMAIN_NEW) + recorded(ALL_NEW) + recorded(SEARCH) + recorded(ALL_COMMENTS)
+        self.server = RecordingServer()  # after the recordings are read: without them the test skips first
+        self.fake = FakeReddit(self.server, things)
         self.fake.expose_domain(self.domain)
         self.fake.expose_comments(*WATCH)
         self.clock_now = datetime(2016, 12, 22, 3, 0, tzinfo=UTC)

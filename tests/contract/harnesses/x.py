@@ -18,12 +18,13 @@ class Harness(ConnectorHarness):
     domain = "telodogratis.it"
 
     def __init__(self) -> None:
+        page = recorded_page("twarc-csv__entities_test.jsonl")  # without the recordings the test skips here
         self.server = RecordingServer()
         self.clock_now = datetime(2022, 9, 26, 0, 5, tzinfo=UTC)
         # The suite moves its own clock; the server keeps this one for rate-limit headers only.
         self.api = FakeXApi(
             self.server,
-            [recorded_page("twarc-csv__entities_test.json")],
+            [page],
             clock=lambda: self.clock_now,
             enforce_window=False,
         )
