@@ -1,7 +1,8 @@
 """A stand-in for the X API v2 recent search and post lookup, serving recorded posts to the real tweepy client.
 
 It answers ``/2/tweets/search/recent`` the way X does: the ``url:"..."`` terms of the query match any URL
-entity containing the text (so look-alike hosts match too, as on X), ``-is:retweet`` and ``-from:`` filter,
+entity containing the text (so look-alike hosts match too, as on X), ``-is:retweet`` and ``-from:`` filter
+(a query without ``-is:retweet`` gets the retweets too, as the recorded pages did),
 ``since_id``/``until_id`` or ``start_time``/``end_time`` bound the results (never both kinds), newest first,
 in pages of ``max_results`` with ``next_token``s bound to the query and bounds they were issued for. Posts
 and users carry only the fields requested (plus X's defaults). Every request is checked for the parameters
@@ -79,7 +80,8 @@ class FakeXApi:
 
     ``clock`` gives the server's time: rate-limit reset headers are relative to it, and with
     ``enforce_window`` the 7-day window and the 10-second ``end_time`` rule are checked as X does (and posts
-    made later than the clock are not served yet). ``script``
+    made later than the clock are not served yet). ``retweets_leak`` serves retweets even to a query that
+    excludes them (X's operators are not a contract the connector may rely on alone). ``script``
     holds replies served (once each, in order) instead of real answers; ``fault`` breaks every request until
     cleared.
     """
@@ -105,6 +107,7 @@ class FakeXApi:
         self.script: list[Reply] = []
         self.fault: str | None = None
         self.extra_fields = False
+        self.retweets_leak = False
         self.rate_limit_remaining = 449
         self.problems: list[str] = []
         self.served: list[list[str]] = []  # post ids of each search page served
@@ -142,8 +145,8 @@ class FakeXApi:
         problem = self._check_fields(params)
         query = params.get("query", "")
         domains = _URL_TERM.findall(query)
-        if not domains or "-is:retweet" not in query:
-            problem = problem or f"the query must have url: terms and -is:retweet: {query!r}"
+        if not domains:
+            problem = problem or f"the query must have url: terms: {query!r}"
         if params.get("max_results") != "100" or params.get("sort_order") != "recency":
             problem = problem or f"max_results=100 and sort_order=recency expected: {params}"
         if problem:
@@ -170,8 +173,9 @@ class FakeXApi:
                 )
             offset = issued[1]
         excluded = {handle.lower() for handle in _FROM_TERM.findall(query)}
+        retweets = "-is:retweet" not in query.split() or self.retweets_leak
         found = sorted(
-            (t for t in self.tweets.values() if self._matches(t, domains, excluded, params)),
+            (t for t in self.tweets.values() if self._matches(t, domains, excluded, params, retweets)),
             key=lambda t: int(t["id"]),
             reverse=True,
         )
@@ -286,9 +290,16 @@ class FakeXApi:
         return None
 
     def _matches(
-        self, tweet: dict[str, Any], domains: list[str], excluded: set[str], params: dict[str, str]
+        self,
+        tweet: dict[str, Any],
+        domains: list[str],
+        excluded: set[str],
+        params: dict[str, str],
+        retweets: bool,
     ) -> bool:
-        if any(ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or []):
+        if not retweets and any(
+            ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or []
+        ):
             return False
         author = self.users.get(str(tweet.get("author_id")), {})
         if str(author.get("username", "")).lower() in excluded or str(tweet.get("author_id")) in excluded:
