@@ -51,7 +51,8 @@ class ConnectorHarness(ABC):
 
     @abstractmethod
     def publish_more(self) -> set[str]:
-        """Make newer posts linking to ``domain`` appear; return their platform ids."""
+        """Make newer posts linking to ``domain`` appear, stamped after :meth:`now` (each call new ones, never
+        published before); return their platform ids."""
 
     @abstractmethod
     def break_server(self, fault: str) -> None:
