@@ -239,9 +239,11 @@ def test_refresh_reads_stored_mentions_again_without_adding_or_losing_any(rig: R
         assert rig.ids() == stored - {target}
 
 
+STREAMS = [name for name in TYPES if registry.load(name).streaming]  # `follow` applies to streams only
+
+
+@pytest.mark.parametrize("harness", STREAMS, indirect=True)
 def test_a_stream_followed_until_shutdown_stores_what_arrives_and_stops_cleanly(rig: Rig) -> None:
-    if not registry.load(rig.harness.type).streaming:
-        pytest.skip(f"{rig.harness.type} is polled, not a stream: follow does not apply")
     stop = threading.Event()
     poller = rig.poller(stop)
     results: list[RunResult] = []
