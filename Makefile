@@ -31,8 +31,8 @@ run: install
 test: lint pytest
 
 lint: setup
-	$(BIN)/ruff check tracker connectors reports tests benchmarks
-	$(BIN)/ruff format --check tracker connectors reports tests benchmarks
+	$(BIN)/ruff check tracker connectors reports tests benchmarks examples
+	$(BIN)/ruff format --check tracker connectors reports tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

@@ -19,13 +19,14 @@ def measure(days: int, every: timedelta) -> tuple[int, int, int]:
     from sqlalchemy import select
 
     from tests.support.http_server import RecordingServer
-    from tests.support.x_api import XRig, id_at, recorded_page, synthetic_posts
+    from tests.support.x_api import SYNTHETIC_AUTHOR, XRig, id_at, synthetic_posts, synthetic_template
     from tracker.schema import connector_runs
 
     with RecordingServer() as server, tempfile.TemporaryDirectory() as tmp:
-        rig = XRig(server, Path(tmp), pages=[recorded_page("twarc-csv__kpop.json")], now=START,
-                   domains=("example.com",), extra='initial_lookback = "1h"\ninterval = "15m"\n')  # fmt: skip
-        template = next(iter(rig.api.tweets.values()))
+        rig = XRig(server, Path(tmp), now=START, domains=("example.com",),
+                   extra='initial_lookback = "1h"\ninterval = "15m"\n')  # fmt: skip
+        rig.api.add([], [SYNTHETIC_AUTHOR])
+        template = synthetic_template()
         # A post every 7 minutes for the whole week; one in fifty on a look-alike host (X's url: matches it).
         posts = synthetic_posts(template, days * 24 * 60 // 7, start=START, url="https://example.com/p/{n}")
         for index, post in enumerate(posts):

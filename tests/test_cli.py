@@ -274,12 +274,12 @@ def test_export_filters_by_date_range(tmp_path: Path, algolia: FakeAlgolia) -> N
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny third-party distribution in tests/data/plugin, pip-installed into its own folder."""
+    """The template connector distribution in examples/, pip-installed into its own folder."""
     import shutil
 
     target = tmp_path_factory.mktemp("site")
-    source = tmp_path_factory.mktemp("source") / "plugin"
-    shutil.copytree(ROOT / "tests" / "data" / "plugin", source)  # a build writes next to the sources
+    source = tmp_path_factory.mktemp("source") / "echo-connector"
+    shutil.copytree(ROOT / "examples" / "echo-connector", source)  # a build writes next to the sources
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--disable-pip-version-check", "--target", str(target), str(source)],
@@ -303,11 +303,8 @@ def _with_plugin(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProce
 def test_an_installed_plugin_is_listed_and_used(plugin_site: Path, tmp_path: Path) -> None:
     listed = _with_plugin(plugin_site, "connectors", cwd=tmp_path)
     assert listed.returncode == 0
-    assert "echoes configured links (plugin test)  (echo-connector)" in listed.stdout
-    assert (
-        "[needs the no_such_sdk_for_tests library; install it with: pip install 'echo-connector[sdk]']"
-        in listed.stdout
-    )
+    assert "echoes the links written in its config (a template)  (echo-connector)" in listed.stdout
+    assert "[needs the echo_sdk library; install it with: pip install 'echo-connector[sdk]']" in listed.stdout
     (tmp_path / "tracker.toml").write_text(
         '[[domains]]\nname = "example.com"\n[connectors.echo]\n'
         'urls = ["https://example.com/a", "https://other.org/b", "https://www.example.com/c?utm_source=x"]\n',
@@ -328,8 +325,7 @@ def test_a_plugin_missing_its_library_says_what_to_install(plugin_site: Path, tm
     checked = _with_plugin(plugin_site, "check", cwd=tmp_path)
     assert checked.returncode == 2
     assert checked.stderr == (
-        "error: connectors.mine: needs the no_such_sdk_for_tests library; "
-        "install it with: pip install 'echo-connector[sdk]'\n"
+        "error: connectors.mine: needs the echo_sdk library; install it with: pip install 'echo-connector[sdk]'\n"
     )
 
 

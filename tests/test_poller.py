@@ -126,6 +126,58 @@ def test_a_failing_connector_keeps_its_stored_pages_and_does_not_stop_the_others
     store.close()
 
 
+def _refuse_cursor_writes(store: Store, refuse: bool) -> None:
+    """Make the database itself reject (or accept again) every write to the cursors table: the fault of a
+    process killed, or a disk gone, between a page's mentions and its cursor."""
+    if store.dialect == "postgresql":
+        statements = (
+            [
+                "CREATE FUNCTION refuse_cursor() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'cursor write refused'; END $$",
+                "CREATE TRIGGER refuse_cursor BEFORE INSERT OR UPDATE ON cursors "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_cursor()",
+            ]
+            if refuse
+            else ["DROP TRIGGER refuse_cursor ON cursors", "DROP FUNCTION refuse_cursor()"]
+        )
+    else:
+        statements = (
+            [
+                "CREATE TRIGGER refuse_cursor BEFORE INSERT ON cursors "
+                "BEGIN SELECT RAISE(ABORT, 'cursor write refused'); END",
+                "CREATE TRIGGER refuse_cursor_update BEFORE UPDATE ON cursors "
+                "BEGIN SELECT RAISE(ABORT, 'cursor write refused'); END",
+            ]
+            if refuse
+            else ["DROP TRIGGER refuse_cursor", "DROP TRIGGER refuse_cursor_update"]
+        )
+    with store.engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_page_whose_cursor_cannot_be_saved_stores_none_of_its_mentions(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    ScriptedConnector.SCRIPTS["two"] = lambda request: [
+        Page("s", [mention("1"), mention("2")], cursor=Cursor(1, {"n": 2}))
+    ]
+    cfg = config(tmp_path, database_url, scripted("one", "two"))
+    store = Store.open(cfg.database_url)
+    _refuse_cursor_writes(store, True)
+    failed = Poller(cfg, store, clock=clock).poll("one")
+    assert failed.status == "failed"
+    assert failed.error is not None and "cursor write refused" in failed.error
+    # the mentions went with the cursor: none is stored without the resume point that covers it
+    assert (store.count_mentions(), store.cursors("one")) == (0, {})
+    _refuse_cursor_writes(store, False)
+    clock.advance(minutes=10)
+    healed = Poller(cfg, store, clock=clock).poll("one")
+    assert (healed.status, healed.new) == ("ok", 2)
+    assert store.cursors("one") == {"s": Cursor(1, {"n": 2})}
+    store.close()
+
+
 def test_ctrl_c_keeps_the_stored_pages_and_closes_the_run_as_interrupted(
     tmp_path: Path, database_url: str, clock: Clock
 ) -> None:

@@ -92,6 +92,40 @@ def test_the_same_id_on_two_platforms_is_two_mentions(store: Store, clock: Clock
     assert count(store, mentions) == 2
 
 
+def test_a_later_post_of_another_platform_with_a_stored_id_is_a_mention_of_its_own(
+    store: Store, clock: Clock
+) -> None:
+    write(store, clock, matched(mention("1", text="on Hacker News")))
+    clock.advance(hours=1)
+    on_reddit = matched(mention("1", platform="reddit", permalink="https://r/1", text="on Reddit"))
+    result = store.write_page(
+        connector="reddit", platform="reddit", run_id=None, page=Page("k"), mentions_to_store=[on_reddit],
+        now=clock(),
+    )  # fmt: skip
+    assert (result.new, result.updated, result.unchanged) == (1, 0, 0)
+    stored = sorted((m.platform, m.platform_id, m.text) for m in store.iter_mentions())
+    assert stored == [("hackernews", "1", "on Hacker News"), ("reddit", "1", "on Reddit")]
+    assert count(store, links) == 2
+
+
+def test_a_deletion_reported_by_one_platform_leaves_the_same_id_on_another_alone(
+    store: Store, clock: Clock
+) -> None:
+    write(store, clock, matched(mention("1", text="on Hacker News")))
+    on_reddit = matched(mention("1", platform="reddit", permalink="https://r/1", text="on Reddit"))
+    store.write_page(
+        connector="reddit", platform="reddit", run_id=None, page=Page("k"), mentions_to_store=[on_reddit],
+        now=clock(),
+    )  # fmt: skip
+    clock.advance(hours=1)
+    result = store.write_page(
+        connector="reddit", platform="reddit", run_id=None, page=Page("k", deleted=["1"]), mentions_to_store=[],
+        now=clock(),
+    )  # fmt: skip
+    assert result.deleted == 1
+    assert [(m.platform, m.text) for m in store.iter_mentions()] == [("hackernews", "on Hacker News")]
+
+
 def test_a_deleted_post_loses_its_text_and_raw_and_leaves_reports(store: Store, clock: Clock) -> None:
     write(store, clock, matched(mention("1", text="hello", raw='{"a":1}')))
     result = write(store, clock, page=Page("k", deleted=["1", "never-stored"]))

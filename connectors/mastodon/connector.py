@@ -296,7 +296,7 @@ class _Instance:
             ids = _ids(statuses)
             if ids:
                 min_id = max(ids, key=_id_order)
-                last_id = max(last_id, min_id, key=_id_order)
+                last_id = self._no_later_than_start(max(last_id, min_id, key=_id_order))
             state = {"last_id": last_id, "seen": self._recent(seen, arrival(last_id), TIMELINE_MARGIN)}
             yield Page(key, mentions, cursor=self.connector.make_cursor(state),
                        usage=self.client.take_usage(len(statuses)), skipped=len(problems), problems=problems)  # fmt: skip
@@ -320,8 +320,17 @@ class _Instance:
 
         yield from self._backwards(key, page, seen, lower)
         if newest is not None:
+            newest = self._no_later_than_start(newest)
             state = {"last_id": newest, "seen": self._recent(seen, arrival(newest), TIMELINE_MARGIN)}
             yield self._cursor_page(key, state)
+
+    def _no_later_than_start(self, status_id: str) -> str:
+        """A cursor never moves past the pass's start: statuses that reached the instance after it are read
+        again by the next pass (the ``seen`` uris keep that from counting twice)."""
+        moment = arrival(status_id)
+        if moment is not None and moment > self.upper:
+            return snowflake_at(self.upper)
+        return status_id
 
     def _timeline(self, timeline: str, params: Mapping[str, Any]) -> list[Any]:
         query = {

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.hackernews import HIT_CEILING
 from tests.conftest import Clock, Sleeps, make_config
-from tests.support.algolia import DATA, PATH, FakeAlgolia, recorded_hits
+from tests.support.algolia import PATH, FakeAlgolia, recorded_hits, recorded_search_by_url
 from tests.support.http_server import RecordingServer, Reply, Request
 from tracker.poller import Poller, RunResult
 from tracker.schema import coverage_gaps
@@ -123,7 +123,7 @@ def test_each_search_carries_the_documented_parameters(server: RecordingServer, 
 
 
 def test_a_verbatim_recorded_response_is_read(server: RecordingServer, tmp_path: Path) -> None:
-    recorded = (DATA / "communal__hn_search_by_url.json").read_bytes()
+    recorded = recorded_search_by_url()
 
     def search(request: Request) -> Reply:
         if request.param("tags") == "story":

@@ -7,21 +7,32 @@ request carries the parameters the connector must send.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
+from tests.support.cassettes import json_file
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "hackernews"
 PATH = "/api/v1/search_by_date"
 _FILTER = re.compile(r"^created_at_i>=(\d+),created_at_i<=(\d+)$")
 
 
 def recorded_hits() -> list[dict[str, Any]]:
-    return list(json.loads((DATA / "algolia_hits_2014-05-30.json").read_text(encoding="utf-8"))["hits"])
+    """The hits of the 26 recorded Algolia answers of node-hacker-news-api's fixtures (2014-05-30), each
+    once (the first copy, in the order recorded)."""
+    hits: dict[str, dict[str, Any]] = {}
+    for exchange in json_file(recording("hackernews", "node-hacker-news-api__fixtures_2014-05-30.json")):
+        reply = exchange["reply"]
+        for hit in reply.get("hits") or () if isinstance(reply, dict) else ():
+            hits.setdefault(hit["objectID"], hit)
+    return list(hits.values())
+
+
+def recorded_search_by_url() -> bytes:
+    """A verbatim Algolia answer to a search restricted to the url (shazow/communal's test data)."""
+    return recording("hackernews", "communal__hn_search_by_url.json").read_bytes()
 
 
 class FakeAlgolia:

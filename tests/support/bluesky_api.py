@@ -15,13 +15,13 @@ import json
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support.cassettes import json_file
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "bluesky"
 HANDLE, PASSWORD, DID = "tracker.test", "abcd-efgh-ijkl-mnop", "did:plc:trackertestaccount0000"
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
 CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
@@ -31,8 +31,13 @@ GET_POSTS = "/xrpc/app.bsky.feed.getPosts"
 
 
 def recorded_search() -> dict[str, Any]:
-    """The recorded ``searchPosts?q=redistricting`` answer (25 post views, 2025-05-19)."""
-    recorded = json.loads((DATA / "bskyr__f_search.searchPosts.json").read_text(encoding="utf-8"))
+    """The recorded ``searchPosts?q=redistricting`` answer (25 post views, 2025-05-19), from the decoded
+    bskyr cassette ``bluesky/bskyr__f_search.yml``."""
+    recorded = json_file(
+        recording(
+            "bluesky", "decoded", "bskyr__f_search", "000_GET_bsky.social_xrpc_app.bsky.feed.searchPosts.json"
+        )
+    )
     return dict(recorded["body"])
 
 

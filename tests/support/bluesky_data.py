@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from tests.support.cassettes import json_file, jsonl_lines
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "bluesky"
 RECORDED_US = 1_783_175_888_000_000  # the recorded events were captured at 2026-07-04T14:38:08Z
 
 
 def recorded_events() -> list[str]:
-    """The Jetstream v1 events recorded from the live service (see tests/data/README.md)."""
-    return [
-        line
-        for line in (DATA / "jetstream__expected_v1.jsonl").read_text(encoding="utf-8").splitlines()
-        if line
-    ]
+    """The Jetstream v1 events recorded from the live service, as sent (see tests/data/README.md)."""
+    return jsonl_lines(recording("bluesky", "jetstream__expected_v1.jsonl"))
 
 
 def post_event(
@@ -77,8 +73,13 @@ def quote_embed(uri: str, media: dict[str, Any] | None = None) -> dict[str, Any]
 
 
 def recorded_post_view() -> dict[str, Any]:
-    """The post view of the recorded ``getPosts`` answer (see tests/data/README.md)."""
-    recorded = json.loads((DATA / "bskyr__f_getposts.getPosts.json").read_text(encoding="utf-8"))
+    """The post view of the recorded ``getPosts`` answer, from the decoded bskyr cassette
+    ``bluesky/bskyr__f_getposts.yml`` (see tests/data/README.md)."""
+    recorded = json_file(
+        recording(
+            "bluesky", "decoded", "bskyr__f_getposts", "000_GET_bsky.social_xrpc_app.bsky.feed.getPosts.json"
+        )
+    )
     (view,) = recorded["body"]["posts"]
     return dict(view)
 

@@ -1,6 +1,6 @@
 """A stand-in for Reddit: the OAuth API praw reads, its token endpoint and the public Atom feeds.
 
-It serves a pool of things (recorded listings from ``tests/data/reddit``, plus any a test adds) the way
+It serves a pool of things (listings recorded in praw's cassettes, plus any a test adds) the way
 Reddit does: ``/domain/<d>/new`` lists link posts to ``d`` and its subdomains, ``/r/all/search`` answers
 ``site:<d> OR selftext:"<d>"`` with link posts to ``d`` and posts whose text names it, ``/r/a+b/comments``
 lists the comments of those subreddits (``all``: every one), ``/api/info`` looks things up by fullname. Lists
@@ -24,9 +24,14 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape, quoteattr
 
+from tests.support.cassettes import vcr_interactions
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "reddit"
+DATA = (
+    Path(__file__).parents[1] / "data" / "reddit"
+)  # our own hand-written feed; the recordings are elsewhere
+# praw's cassettes in the recordings folder (reddit/<name>)
 DOMAIN_NEW = "praw__TestDomainListing.test_new.json"  # /domain/youtube.com/new, 2016-11-16
 ALL_NEW = "praw__TestSubredditStreams.test_submissions.json"  # /r/all/new, 2016-12-22
 ALL_COMMENTS = "praw__TestSubredditStreams.test_comments.json"  # /r/all/comments, 2016-12-22
@@ -39,15 +44,33 @@ _QUERY = re.compile(r'^site:(\S+) OR selftext:"([^"]+)"$')
 
 
 def recorded(name: str) -> list[dict[str, Any]]:
-    """The things (``{"kind", "data"}``) of a recorded listing in ``tests/data/reddit``."""
-    listing = json.loads((DATA / name).read_text(encoding="utf-8"))
-    return list(listing["data"]["children"])
+    """The things (``{"kind", "data"}``) of the listings praw's cassette ``name`` recorded from the API.
+
+    One listing comes as Reddit sent it. A cassette of several pages (a stream polled again and again) is
+    merged: each thing once (its first copy), newest first, fullname breaking ties.
+    """
+    listings = [
+        exchange.json()
+        for exchange in vcr_interactions(recording("reddit", name))
+        if exchange.method == "GET" and exchange.uri.startswith("https://oauth.reddit.com/")
+    ]
+    if len(listings) == 1:
+        return list(listings[0]["data"]["children"])
+    things: dict[str, dict[str, Any]] = {}
+    for listing in listings:
+        for thing in listing["data"]["children"]:
+            things.setdefault(thing["data"]["name"], thing)
+    return sorted(things.values(), key=lambda t: (-float(t["data"]["created_utc"]), t["data"]["name"]))
 
 
 def recorded_token() -> dict[str, Any]:
-    body = json.loads((DATA / "praw__access_token.json").read_text(encoding="utf-8"))
-    body.pop("provenance")
-    return dict(body)
+    """Reddit's answer to praw's token request (the token itself is praw's ``<ACCESS_TOKEN>`` placeholder)."""
+    (exchange,) = (
+        exchange
+        for exchange in vcr_interactions(recording("reddit", DOMAIN_NEW))
+        if exchange.uri == "https://www.reddit.com/api/v1/access_token"
+    )
+    return dict(exchange.json())
 
 
 def order(thing: dict[str, Any]) -> tuple[float, str]:

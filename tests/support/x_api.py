@@ -1,7 +1,8 @@
 """A stand-in for the X API v2 recent search and post lookup, serving recorded posts to the real tweepy client.
 
 It answers ``/2/tweets/search/recent`` the way X does: the ``url:"..."`` terms of the query match any URL
-entity containing the text (so look-alike hosts match too, as on X), ``-is:retweet`` and ``-from:`` filter,
+entity containing the text (so look-alike hosts match too, as on X), ``-is:retweet`` and ``-from:`` filter
+(a query without ``-is:retweet`` gets the retweets too, as the recorded pages did),
 ``since_id``/``until_id`` or ``start_time``/``end_time`` bound the results (never both kinds), newest first,
 in pages of ``max_results`` with ``next_token``s bound to the query and bounds they were issued for. Posts
 and users carry only the fields requested (plus X's defaults). Every request is checked for the parameters
@@ -11,16 +12,16 @@ the connector must send; a failed check is kept in ``problems`` and answered wit
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support.cassettes import jsonl_objects
 from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.recordings import recording
 
-DATA = Path(__file__).parents[1] / "data" / "x"
 SEARCH = "/2/tweets/search/recent"
 LOOKUP = "/2/tweets"
 TOKEN = "test-bearer-token"
@@ -36,9 +37,10 @@ _URL_TERM = re.compile(r'url:"([^"]+)"')
 _FROM_TERM = re.compile(r"-from:(\w+)")
 
 
-def recorded_page(name: str) -> dict[str, Any]:
-    """A recorded search response from ``tests/data/x`` (see its README for provenance)."""
-    page: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+def recorded_page(name: str, index: int = 0) -> dict[str, Any]:
+    """Page ``index`` of a twarc2 capture in the recordings (``twitter/<name>``, one X API v2 response per
+    line; see tests/data/README.md)."""
+    page: dict[str, Any] = jsonl_objects(recording("twitter", name))[index]
     return page
 
 
@@ -78,7 +80,8 @@ class FakeXApi:
 
     ``clock`` gives the server's time: rate-limit reset headers are relative to it, and with
     ``enforce_window`` the 7-day window and the 10-second ``end_time`` rule are checked as X does (and posts
-    made later than the clock are not served yet). ``script``
+    made later than the clock are not served yet). ``retweets_leak`` serves retweets even to a query that
+    excludes them (X's operators are not a contract the connector may rely on alone). ``script``
     holds replies served (once each, in order) instead of real answers; ``fault`` breaks every request until
     cleared.
     """
@@ -104,6 +107,7 @@ class FakeXApi:
         self.script: list[Reply] = []
         self.fault: str | None = None
         self.extra_fields = False
+        self.retweets_leak = False
         self.rate_limit_remaining = 449
         self.problems: list[str] = []
         self.served: list[list[str]] = []  # post ids of each search page served
@@ -141,8 +145,8 @@ class FakeXApi:
         problem = self._check_fields(params)
         query = params.get("query", "")
         domains = _URL_TERM.findall(query)
-        if not domains or "-is:retweet" not in query:
-            problem = problem or f"the query must have url: terms and -is:retweet: {query!r}"
+        if not domains:
+            problem = problem or f"the query must have url: terms: {query!r}"
         if params.get("max_results") != "100" or params.get("sort_order") != "recency":
             problem = problem or f"max_results=100 and sort_order=recency expected: {params}"
         if problem:
@@ -169,8 +173,9 @@ class FakeXApi:
                 )
             offset = issued[1]
         excluded = {handle.lower() for handle in _FROM_TERM.findall(query)}
+        retweets = "-is:retweet" not in query.split() or self.retweets_leak
         found = sorted(
-            (t for t in self.tweets.values() if self._matches(t, domains, excluded, params)),
+            (t for t in self.tweets.values() if self._matches(t, domains, excluded, params, retweets)),
             key=lambda t: int(t["id"]),
             reverse=True,
         )
@@ -285,9 +290,16 @@ class FakeXApi:
         return None
 
     def _matches(
-        self, tweet: dict[str, Any], domains: list[str], excluded: set[str], params: dict[str, str]
+        self,
+        tweet: dict[str, Any],
+        domains: list[str],
+        excluded: set[str],
+        params: dict[str, str],
+        retweets: bool,
     ) -> bool:
-        if any(ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or []):
+        if not retweets and any(
+            ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or []
+        ):
             return False
         author = self.users.get(str(tweet.get("author_id")), {})
         if str(author.get("username", "")).lower() in excluded or str(tweet.get("author_id")) in excluded:
@@ -407,11 +419,29 @@ class XRig:
         return {key: cursor.state for key, cursor in self.store.cursors("x").items()}
 
 
+SYNTHETIC_AUTHOR: dict[str, Any] = {
+    "id": "1000000000000000001", "name": "Example Poster", "username": "example_poster", "verified": False,
+    "public_metrics": {"followers_count": 42, "following_count": 7, "tweet_count": 1000, "listed_count": 0},
+}  # fmt: skip
+
+
+def synthetic_template() -> dict[str, Any]:
+    """A made-up post by ``SYNTHETIC_AUTHOR`` in the shape of the recorded ones, for volume where no recorded
+    value matters (it needs no recordings)."""
+    return {
+        "id": str(id_at(datetime(2026, 11, 9, tzinfo=UTC))), "author_id": SYNTHETIC_AUTHOR["id"],
+        "conversation_id": "1", "created_at": "2026-11-09T00:00:00.000Z", "lang": "en",
+        "text": "worth a read https://t.co/x00000000", "edit_history_tweet_ids": ["1"],
+        "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 1, "quote_count": 0},
+        "entities": {"urls": []},
+    }  # fmt: skip
+
+
 def synthetic_posts(
     template: dict[str, Any], count: int, *, start: datetime, url: str = "https://example.com/post/{n}"
 ) -> list[dict[str, Any]]:
-    """``count`` posts made one minute apart from ``start``, copies of a recorded ``template`` linking to
-    ``url`` (volume for paging tests)."""
+    """``count`` posts made one minute apart from ``start``, copies of ``template`` (a recorded post, or
+    :func:`synthetic_template`) linking to ``url`` (volume for paging tests)."""
     posts = []
     for n in range(count):
         moment = start + timedelta(minutes=n)

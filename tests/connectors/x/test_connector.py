@@ -29,7 +29,7 @@ def italy(server: RecordingServer, tmp_path: Path, *domains: str, **options: str
     return XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__entities_test.json")],
+        pages=[recorded_page("twarc-csv__entities_test.jsonl")],
         now=ITALY,
         domains=domains or ("telodogratis.it",),
         **options,
@@ -87,7 +87,7 @@ def test_card_titles_are_anchor_texts_else_the_display_url(server: RecordingServ
     rig = XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__kpop.json")],
+        pages=[recorded_page("twarc-csv__kpop.jsonl")],
         now=KPOP,
         domains=("open.kakao.com", "airedesantafe.com.ar", "soompi.com"),
     )

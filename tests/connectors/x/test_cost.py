@@ -30,7 +30,7 @@ def kakao(server: RecordingServer, tmp_path: Path, extra: str = "") -> XRig:
     return XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__kpop.json")],
+        pages=[recorded_page("twarc-csv__kpop.jsonl")],
         now=KPOP,
         domains=("open.kakao.com",),
         extra=extra,
@@ -117,7 +117,7 @@ def test_the_budget_stops_the_connector_before_a_page_could_pass_it(
     rig = XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__entities_test.json")],
+        pages=[recorded_page("twarc-csv__entities_test.jsonl")],
         now=month_end,
         domains=("example.com",),
         extra="monthly_budget_usd = 2.5\n",
@@ -173,7 +173,7 @@ def test_a_refresh_reads_fresh_metrics_and_marks_deleted_posts(
     rig = XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__entities_test.json")],
+        pages=[recorded_page("twarc-csv__entities_test.jsonl")],
         now=ITALY,
         domains=("theguardian.com",),
         extra="refresh = true\n",
@@ -231,7 +231,7 @@ def test_a_post_in_two_queries_is_charged_once(server: RecordingServer, tmp_path
     rig = XRig(
         server,
         tmp_path,
-        pages=[recorded_page("twarc-csv__kpop.json")],
+        pages=[recorded_page("twarc-csv__kpop.jsonl")],
         now=KPOP,
         domains=("open.kakao.com", "a-long-and-unused-domain-name.example", "kakao.com"),
         extra="max_query_length = 64\n",  # one query per domain

@@ -28,7 +28,7 @@ def server() -> Iterator[RecordingServer]:
 
 def italy(server: RecordingServer, tmp_path: Path, **options: str) -> XRig:
     return XRig(
-        server, tmp_path, pages=[recorded_page("twarc-csv__entities_test.json")], now=ITALY, **options
+        server, tmp_path, pages=[recorded_page("twarc-csv__entities_test.jsonl")], now=ITALY, **options
     )
 
 

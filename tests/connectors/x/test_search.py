@@ -81,7 +81,7 @@ def server() -> Iterator[RecordingServer]:
 
 
 def test_adding_a_domain_never_reads_the_others_again(server: RecordingServer, tmp_path: Path) -> None:
-    page = recorded_page("twarc-csv__entities_test.json")
+    page = recorded_page("twarc-csv__entities_test.jsonl")
     first = XRig(server, tmp_path, pages=[page], now=ITALY, domains=("telodogratis.it", "theguardian.com"))
     assert first.poll().new == 5
     first.store.close()

@@ -20,8 +20,9 @@ class Harness(ConnectorHarness):
     domain = "osf.io"
 
     def __init__(self) -> None:
+        posts = recorded_posts()  # without the recordings the test skips here, before a socket is opened
         self.http = RecordingServer()
-        self.pds = FakePds(self.http)
+        self.pds = FakePds(self.http, posts)
         self._added = 0
 
     def start(self) -> None:
@@ -68,3 +69,12 @@ class Harness(ConnectorHarness):
 
     def add_unknown_fields(self) -> None:
         self.pds.extra_fields = True
+
+    def add_engagement(self, platform_id: str) -> bool:
+        post = next(p for p in self.pds.posts if p["uri"] == platform_id)
+        post["likeCount"] = (post.get("likeCount") or 0) + 10
+        return True
+
+    def delete(self, platform_id: str) -> bool:
+        self.pds.posts = [p for p in self.pds.posts if p["uri"] != platform_id]  # its author's account stays
+        return True

@@ -17,14 +17,34 @@ FAR_FUTURE_US = 4_102_444_800_000_000  # 2100: the live stream always has events
 RECORDED_LINK = "at://did:plc:dclwtltrt2ggsryagfzk7dp4/app.bsky.feed.post/3mptbyoeyc22k"
 
 
+def post_views(events: list[str]) -> dict[str, dict[str, Any]]:
+    """The AppView's view (``getPosts``) of each post a stream event creates, as uri -> view."""
+    views = {}
+    for line in events:
+        event = json.loads(line)
+        commit = event.get("commit") or {}
+        if commit.get("operation") != "create" or commit.get("collection") != "app.bsky.feed.post":
+            continue
+        did = event["did"]
+        uri = f"at://{did}/app.bsky.feed.post/{commit['rkey']}"
+        views[uri] = {
+            "uri": uri, "cid": commit["cid"], "author": {"did": did, "handle": f"{did[-6:]}.test"},
+            "record": commit["record"], "indexedAt": commit["record"]["createdAt"],
+            "likeCount": 0, "repostCount": 0, "replyCount": 0, "quoteCount": 0,
+        }  # fmt: skip
+    return views
+
+
 class Harness(ConnectorHarness):
     type = "jetstream"
     domain = "youtube.com"
 
     def __init__(self) -> None:
-        self.stream = JetstreamServer(recorded_events(), live=lambda: FAR_FUTURE_US)
+        events = recorded_events()
+        self.stream = JetstreamServer(events, live=lambda: FAR_FUTURE_US)
         self.http = RecordingServer()
         self.appview = FakeAppView(self.http)
+        self.appview.posts.update(post_views(events))  # so that refresh finds the posts the stream carried
         self._added = 0
 
     def start(self) -> None:
@@ -37,8 +57,11 @@ class Harness(ConnectorHarness):
 
     def settings(self) -> dict[str, Any]:
         # The replayed live edge is stamped in 2100, whatever the rig's clock says: trust that far ahead.
-        return {"endpoints": [self.stream.url], "appview_url": self.appview.url, "max_failures": 2,
-                "max_clock_skew": "5300w"}  # fmt: skip
+        return {
+            "endpoints": [self.stream.url], "appview_url": self.appview.url, "max_failures": 2,
+            "max_clock_skew": "5300w",
+            "flush_every": "1s",  # while following, a page (and its cursor) every second
+        }  # fmt: skip
 
     def now(self) -> datetime:
         return NOW
@@ -54,7 +77,9 @@ class Harness(ConnectorHarness):
             self._added += 1
             did, rkey = f"did:plc:newposter{self._added:012d}", f"3new{self._added:09d}"
             links = [(f"https://youtu.be/x{n}", "this"), (f"https://www.YouTube.com/watch?v=new{n}", "video")]
-            self.stream.add([post_event(did, rkey, base + n * 1000, "watch ", links=links)])
+            event = post_event(did, rkey, base + n * 1000, "watch ", links=links)
+            self.stream.add([event])
+            self.appview.posts.update(post_views([event]))
             uris.add(f"at://{did}/app.bsky.feed.post/{rkey}")
         return uris
 
@@ -80,3 +105,11 @@ class Harness(ConnectorHarness):
                         event["commit"]["record"]["$unknownLexicon"] = {"a": 1}
                 changed.append(json.dumps(event, separators=(",", ":")))
             self.stream.events = changed
+
+    def add_engagement(self, platform_id: str) -> bool:
+        self.appview.posts[platform_id]["likeCount"] += 10
+        return True
+
+    def delete(self, platform_id: str) -> bool:
+        del self.appview.posts[platform_id]  # its author's profile still answers: the post itself is gone
+        return True

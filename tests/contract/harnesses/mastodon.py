@@ -44,7 +44,8 @@ class Harness(ConnectorHarness):
     def publish_more(self) -> set[str]:
         template = next(s for s in self.fake.statuses if s["account"]["acct"].startswith("tibrnowplayingbot"))
         new = set()
-        for minutes in (5, 30):
+        calls = len(self._published) // 2  # each call publishes two new statuses, a little later each time
+        for minutes in (5 + calls, 30 + calls):
             status = published(template, self.clock_now + timedelta(minutes=minutes), minutes,
                                "https://theindiebeat.fm/jazz/")  # fmt: skip
             self.fake.statuses.append(status)

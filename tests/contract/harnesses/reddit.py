@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.reddit.things import is_gone, normalize_thing
 from tests.contract.harness import ConnectorHarness
 from tests.support.http_server import RecordingServer
 from tests.support.reddit_api import (
@@ -20,9 +19,17 @@ from tests.support.reddit_api import (
     recorded,
     synthetic_posts,
 )
-from tracker.urls import DomainMatcher
 
 WATCH = ("videos", "smashbros", "The_Donald")
+# Besides the whole /domain/youtube.com/new listing, the recorded things that link to youtube.com, read off
+# the recordings by hand: link posts of r/all/new, a self post the search finds (its text links there), and
+# comments in the watched subreddits.
+R_ALL_NEW_YOUTUBE = {
+    "t3_5jo10d", "t3_5jo10g", "t3_5jo10q", "t3_5jo10y", "t3_5jo11z", "t3_5jo120", "t3_5jo12e", "t3_5jo13c",
+    "t3_5jo13j", "t3_5jo13w", "t3_5jo13y",
+}  # fmt: skip
+SEARCH_YOUTUBE = {"t3_3gpbiu"}
+COMMENTS_YOUTUBE = {"t1_dbhn0zu", "t1_dbhn12f", "t1_dbhn14x"}  # in r/smashbros, r/videos, r/The_Donald
 
 
 class Harness(ConnectorHarness):
@@ -30,14 +37,20 @@ class Harness(ConnectorHarness):
     domain = "youtube.com"
 
     def __init__(self) -> None:
-        self.server = RecordingServer()
-        self.fake = FakeReddit(
-            self.server, recorded(DOMAIN_NEW) + recorded(ALL_NEW) + recorded(SEARCH) + recorded(ALL_COMMENTS)
+        domain_listing = recorded(DOMAIN_NEW)
+        things = domain_listing + recorded(ALL_NEW) + recorded(SEARCH) + recorded(ALL_COMMENTS)
+        self.recorded = (
+            {thing["data"]["name"] for thing in domain_listing}
+            | R_ALL_NEW_YOUTUBE
+            | SEARCH_YOUTUBE
+            | COMMENTS_YOUTUBE
         )
+        self.server = RecordingServer()  # after the recordings are read: without them the test skips first
+        self.fake = FakeReddit(self.server, things)
         self.fake.expose_domain(self.domain)
         self.fake.expose_comments(*WATCH)
         self.clock_now = datetime(2016, 12, 22, 3, 0, tzinfo=UTC)
-        self._published = 0
+        self._published: set[str] = set()
 
     def start(self) -> None:
         self.server.start()
@@ -65,35 +78,20 @@ class Harness(ConnectorHarness):
         return self.clock_now
 
     def expected(self) -> set[str]:
-        matcher = DomainMatcher([(self.domain, True)])
-        offered = (
-            self.fake.linking_to(self.domain)
-            + self.fake.search_hits(self.domain)
-            + self.fake.comments_in({name.lower() for name in WATCH})
-        )
-        return {
-            thing["data"]["name"]
-            for thing in offered
-            if not is_gone(thing["data"])
-            and any(
-                matcher.match_url(link.url) for link in normalize_thing(thing["kind"], thing["data"]).links
-            )
-        }
+        return self.recorded | self._published
 
     def publish_more(self) -> set[str]:
         template = recorded(DOMAIN_NEW)[0]
         new = set()
         for minutes in (5, 30):
-            self._published += 1
+            number = len(self._published) + 1
             moment = self.clock_now + timedelta(minutes=minutes)
             (post,) = synthetic_posts(
-                template,
-                1,
-                start=moment.timestamp(),
-                url=f"https://www.youtube.com/watch?v=new{self._published}",
+                template, 1, start=moment.timestamp(), url=f"https://www.youtube.com/watch?v=new{number}"
             )
-            post["data"].update(id=f"zznew{self._published}", name=f"t3_zznew{self._published}")
+            post["data"].update(id=f"zznew{number}", name=f"t3_zznew{number}")
             self.fake.add([post])
+            self._published.add(post["data"]["name"])
             new.add(post["data"]["name"])
         return new
 
@@ -105,3 +103,13 @@ class Harness(ConnectorHarness):
 
     def add_unknown_fields(self) -> None:
         self.fake.extra_fields = True
+
+    def add_engagement(self, platform_id: str) -> bool:
+        data = self.fake.things[platform_id]["data"]
+        data["score"] = (data.get("score") or 0) + 10
+        data["hide_score"] = data["score_hidden"] = False  # the hour Reddit hides new scores for has passed
+        return True
+
+    def delete(self, platform_id: str) -> bool:
+        self.fake.unlist(platform_id)
+        return True
