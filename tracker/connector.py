@@ -35,7 +35,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -52,9 +52,15 @@ class Cursor:
     state: Mapping[str, Any]
 
 
+LEVEL_COUNTERS = frozenset({"quota_remaining", "quota_max"})
+"""Counters that report a level the platform announced (a daily quota left), not a count: the latest value
+replaces the earlier ones instead of adding to them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What a page cost: HTTP requests, items read and the estimated spend, plus named counters."""
+    """What a page cost: HTTP requests, items read and the estimated spend, plus named counters (summed, except
+    the :data:`LEVEL_COUNTERS`)."""
 
     requests: int = 0
     items_read: int = 0
@@ -64,7 +70,7 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         counters = dict(self.counters)
         for key, value in other.counters.items():
-            counters[key] = counters.get(key, 0) + value
+            counters[key] = value if key in LEVEL_COUNTERS else counters.get(key, 0) + value
         return Usage(
             self.requests + other.requests,
             self.items_read + other.items_read,
@@ -88,7 +94,9 @@ class Page:
     """One unit of progress: stored atomically with its cursor.
 
     ``cursor`` None leaves the stored cursor of ``source_key`` unchanged. ``deleted`` lists platform ids the
-    platform reported deleted. ``skipped`` counts items that could not be parsed; ``problems`` says why.
+    platform reported deleted; ``restored`` lists ids of ``mentions`` the platform shows again after a deletion
+    (a wiki link added back), which are stored live again. ``skipped`` counts items that could not be parsed;
+    ``problems`` says why.
     """
 
     source_key: str
@@ -99,6 +107,7 @@ class Page:
     deleted: Sequence[str] = ()
     skipped: int = 0
     problems: Sequence[str] = ()
+    restored: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +216,9 @@ class Connector(ABC):
     refresh_kinds: ClassVar[frozenset[str] | None] = None
     """The kinds of mention :meth:`refresh` can look up again (None: every kind); the others are stored off
     the refresh schedule."""
+    refresh_every: ClassVar[timedelta | None] = None
+    """After the refreshes at +1 h, +24 h and +7 d, refresh a live mention this often for as long as it lives
+    (a wiki article's page views); None stops after the third."""
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.name = name

@@ -4,8 +4,8 @@ timeouts and malformed JSON, interruptible waits, and a request count for usage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -14,6 +14,16 @@ from tracker.errors import AuthError, ConnectorError
 from tracker.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("tracker.http")
+T = TypeVar("T")
+
+
+class HttpStatusError(ConnectorError):
+    """A 4xx answer that retrying cannot fix; ``status`` says which, so a caller can tell "gone" (404) from
+    the rest."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HttpClient:
@@ -60,7 +70,17 @@ class HttpClient:
         """GET ``base_url + path`` and decode JSON, retrying transient faults; raises ConnectorError."""
         return self.request_json("GET", path, params=params)
 
+    def get_text(self, path: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[str], T]) -> T:
+        """GET a text body (a feed) and ``parse`` it; a ValueError from ``parse`` is retried like malformed
+        JSON."""
+        return self.request("GET", path, lambda response: parse(response.text), params=params)
+
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, lambda response: response.json(), **kwargs)
+
+    def request(self, method: str, path: str, decode: Callable[[httpx.Response], T], **kwargs: Any) -> T:
+        """One request with the retry policy; ``decode`` turns a 2xx answer into the result (a ValueError
+        from it counts as a malformed answer and is retried)."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         reason = kind = ""
         for attempt in range(1, self.retry.attempts + 1):
@@ -86,12 +106,12 @@ class HttpClient:
                 elif status >= 500:
                     reason, kind = f"HTTP {status} from the server", "retried_5xx"
                 elif status >= 400:
-                    raise ConnectorError(f"HTTP {status} from {url}: {_snippet(response)}")
+                    raise HttpStatusError(f"HTTP {status} from {url}: {_snippet(response)}", status)
                 else:
                     try:
-                        return response.json()
+                        return decode(response)
                     except ValueError:
-                        reason, kind = "the response was not valid JSON", "retried_bad_json"
+                        reason, kind = "the response was malformed", "retried_bad_json"
             if attempt == self.retry.attempts:
                 break
             self.retried[kind] = self.retried.get(kind, 0) + 1

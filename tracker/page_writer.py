@@ -12,12 +12,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from tracker.connector import Cursor, Gap, Page
+from tracker.connector import LEVEL_COUNTERS, Cursor, Gap, Page
 from tracker.record import METRIC_NAMES, Mention, Metrics
 from tracker.refresh import next_refresh_due
 from tracker.sql import Driver
@@ -97,14 +97,17 @@ def write_page(
     mentions_to_store: Sequence[Mention],
     now: datetime,
     refresh_kinds: frozenset[str] | None = None,
+    refresh_every: timedelta | None = None,
 ) -> WriteResult:
     """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage and cursor.
 
     New mentions are put on the engagement-refresh schedule, those of ``refresh_kinds`` only when it is
-    given (the kinds the connector can look up again)."""
+    given (the kinds the connector can look up again). Restored mentions are live again before they are
+    compared with what is stored."""
     driver = Driver(conn, dialect)
     with driver.batched():
-        result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds)
+        restored = _restore(driver, mentions_to_store, page.restored) if page.restored else 0
+        result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds, refresh_every)
         deleted = _mark_deleted(driver, platform, page.deleted, now) if page.deleted else 0
         for gap in page.gaps:
             _record_gap(driver, connector, gap, now)
@@ -113,7 +116,7 @@ def write_page(
         if page.cursor is not None:
             _save_cursor(driver, connector, page.source_key, page.cursor, now)
     driver.cursor.close()
-    return WriteResult(result.new, result.updated, result.unchanged, deleted)
+    return WriteResult(result.new, result.updated + restored, result.unchanged, deleted)
 
 
 def _upsert_mentions(
@@ -122,6 +125,7 @@ def _upsert_mentions(
     batch: Sequence[Mention],
     now: datetime,
     refresh_kinds: frozenset[str] | None,
+    refresh_every: timedelta | None,
 ) -> WriteResult:
     if not batch:
         return WriteResult()
@@ -133,7 +137,14 @@ def _upsert_mentions(
     seen = driver.when(now)
     new_rows = [
         _mention_values(
-            driver, m, hashes[k], connector, now, seen, refresh_kinds is None or m.kind in refresh_kinds
+            driver,
+            m,
+            hashes[k],
+            connector,
+            now,
+            seen,
+            refresh_kinds is None or m.kind in refresh_kinds,
+            refresh_every,
         )
         for k, m in by_key.items()
         if k not in existing
@@ -178,7 +189,14 @@ def _existing(driver: Driver, keys: Any) -> dict[tuple[str, str], dict[str, Any]
 
 
 def _mention_values(
-    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime, seen: Any, refreshed: bool
+    driver: Driver,
+    mention: Mention,
+    digest: str,
+    connector: str,
+    now: datetime,
+    seen: Any,
+    refreshed: bool,
+    every: timedelta | None = None,
 ) -> tuple[Any, ...]:
     """A new mention's row; ``seen`` is ``now`` as the driver stores it (first and last seen)."""
     metrics = mention.metrics
@@ -188,7 +206,7 @@ def _mention_values(
         mention.community, mention.title, mention.text, mention.lang, mention.thread_id, mention.parent_id,
         metrics.likes, metrics.reposts, metrics.replies, metrics.quotes, metrics.score, metrics.views,
         metrics.engagement, None, mention.raw, digest, connector,
-        driver.when(next_refresh_due(mention.created_at, now)) if refreshed else None,
+        driver.when(next_refresh_due(mention.created_at, now, every)) if refreshed else None,
     )  # fmt: skip
 
 
@@ -301,6 +319,19 @@ def _update_seen(
     return len(changed_rows), len(unchanged_ids)
 
 
+def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[str]) -> int:
+    """Make the deleted mentions of ``batch`` whose ids are in ``platform_ids`` live again, with their text and
+    raw payload back; returns how many were deleted."""
+    wanted = set(platform_ids)
+    by_key = {mention.key: mention for mention in batch if mention.platform_id in wanted}
+    rows = []
+    for key, row in _existing(driver, by_key.keys()).items():
+        if row["deleted_at"] is not None:
+            rows.append((by_key[key].text, by_key[key].raw, row["id"]))
+    driver.many("UPDATE mentions SET deleted_at = NULL, text = ?, raw = ? WHERE id = ?", rows)
+    return len(rows)
+
+
 def _mark_deleted(driver: Driver, platform: str, platform_ids: Sequence[str], now: datetime) -> int:
     """Mark stored mentions deleted, erasing their text and raw payload; returns how many."""
     ids = list(platform_ids)
@@ -343,7 +374,7 @@ def count_run(
         (stored,) = driver.rows("SELECT counters FROM connector_runs WHERE id = ?", (run_id,))[0]
         counters = json.loads(stored or "{}")
         for key, value in usage.counters.items():
-            counters[key] = counters.get(key, 0) + value
+            counters[key] = value if key in LEVEL_COUNTERS else counters.get(key, 0) + value
         driver.run(
             "UPDATE connector_runs SET counters = ? WHERE id = ?",
             (json.dumps(counters, sort_keys=True), run_id),

@@ -179,7 +179,7 @@ class Poller:
             results.append(result)
             if result.status != "ok":
                 break  # due again next time; a failing platform is not hammered
-            self.store.advance_refresh(connector.platform, batch, self.clock())
+            self.store.advance_refresh(connector.platform, batch, self.clock(), connector.refresh_every)
         return results
 
     def _run(
@@ -282,6 +282,7 @@ class Poller:
             mentions_to_store=kept,
             now=self.clock(),
             refresh_kinds=connector.refresh_kinds,
+            refresh_every=connector.refresh_every,
         )
         result.pages += 1
         result.fetched += len(page.mentions)
