@@ -169,7 +169,8 @@ def _utcnow() -> datetime:
 
 @dataclass
 class ConnectorContext:
-    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache."""
+    """What the tracker lends a connector: time, waiting, a folder for session files, the author cache, the
+    monitored domains."""
 
     data_dir: Path
     clock: Callable[[], datetime] = _utcnow
@@ -177,6 +178,8 @@ class ConnectorContext:
     authors: AuthorCache = field(default_factory=MemoryAuthorCache)
     user_agent: str = "mention-tracker/0.1 (+https://github.com/mention-tracker)"
     sleeper: Callable[[float], None] | None = None  # tests make waiting instant
+    domains: tuple[DomainSettings, ...] = ()
+    """The monitored domains, for :meth:`Connector.refresh` (a fetch has them in its request)."""
 
     def sleep(self, seconds: float) -> None:
         """Wait up to ``seconds``; raise Interrupted as soon as a shutdown is requested."""

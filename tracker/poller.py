@@ -120,6 +120,7 @@ class Poller:
             stop=self.stop,
             authors=StoreAuthorCache(self.store, self.clock),
             sleeper=self.sleeper,
+            domains=self.config.domains,
         )
 
     def connector(self, name: str) -> Connector:

@@ -23,25 +23,12 @@ from typing import Any
 
 from tests.support.http_server import RecordingServer, Reply, Request
 from tests.support.recordings import recording
+from tests.support.routes import with_prefix_routes
 
 QUESTIONS = "Android-related-questions-Stackoverflow__ten_voted_question.json"
 BASE = "/2.3"
 EXCERPT_FIELDS = ("question_id", "title", "body", "tags", "score", "creation_date", "last_activity_date",
                   "is_answered", "answer_count")  # fmt: skip
-
-
-class PrefixRoutes(dict[tuple[str, str], Any]):
-    """The test server's route table, where a path ending in ``/`` also serves every path below it."""
-
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:
-        found = super().get(key)
-        if found is not None:
-            return found
-        method, path = key
-        for (route_method, prefix), handler in self.items():
-            if route_method == method and prefix.endswith("/") and path.startswith(prefix):
-                return handler
-        return default
 
 
 def recorded_questions() -> list[dict[str, Any]]:
@@ -82,7 +69,7 @@ class FakeStackExchange:
         self.script: list[Reply] = []  # answers for the next requests, before the pool is asked
         self.backoff: dict[str, int] = {}  # method -> backoff to send once
         self.problems: list[str] = []
-        server.routes = PrefixRoutes(server.routes)
+        with_prefix_routes(server)
         server.route("GET", f"{BASE}/search/excerpts", self.search)
         server.route("GET", f"{BASE}/questions/", self.lookup)
         server.route("GET", f"{BASE}/answers/", self.lookup)
