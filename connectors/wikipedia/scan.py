@@ -15,15 +15,13 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connectors.wikipedia.articles import article_id, article_mention, digest, listed_mention, matching
+from connectors.wikipedia.settings import Parts
 from tracker.connector import FetchRequest, Gap, Page
 from tracker.record import Mention, parse_iso
 from tracker.urls import DomainMatcher
-
-if TYPE_CHECKING:
-    from connectors.wikipedia.connector import WikipediaConnector
 
 PROGRESS_EVERY = 25  # articles read in full between two saves of the scan's progress
 PENDING = "~"  # marks a digest whose article is stored without anchor texts yet
@@ -51,7 +49,7 @@ class Scanner:
 
     def __init__(
         self,
-        connector: WikipediaConnector,
+        connector: Parts,
         request: FetchRequest,
         matcher: DomainMatcher,
         removed: Callable[[], set[str]],
@@ -174,7 +172,7 @@ class Scanner:
 
 
 def read_article(
-    connector: WikipediaConnector, matcher: DomainMatcher, wiki: str, page_id: int, found_at: datetime
+    connector: Parts, matcher: DomainMatcher, wiki: str, page_id: int, found_at: datetime
 ) -> Mention | None:
     """The article read in full with its page views; None when it is gone or links to no monitored domain."""
     parse = connector.api.page(wiki, page_id)

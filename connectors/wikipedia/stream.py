@@ -24,21 +24,19 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from connectors.wikipedia.articles import absolute, article_id
 from connectors.wikipedia.events import END, Event, EventReader, SseParser
 from connectors.wikipedia.scan import Scanner, read_article
+from connectors.wikipedia.settings import Parts
 from tracker.connector import FetchRequest, Gap, Page
 from tracker.errors import ConnectorError, Interrupted
 from tracker.record import Mention, RecordError, parse_iso
 from tracker.retry import RetryPolicy, parse_retry_after
 from tracker.urls import DomainMatcher
-
-if TYPE_CHECKING:
-    from connectors.wikipedia.connector import WikipediaConnector
 
 SOURCE = "stream"
 MAX_TOUCHED = 50  # articles read again in one page at most
@@ -84,7 +82,7 @@ class LinkStream:
 
     def __init__(
         self,
-        connector: WikipediaConnector,
+        connector: Parts,
         request: FetchRequest,
         matcher: DomainMatcher,
         scanner: Scanner | None,
