@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +107,10 @@ def write_page(
     compared with what is stored."""
     driver = Driver(conn, dialect)
     with driver.batched():
-        restored = _restore(driver, mentions_to_store, page.restored) if page.restored else 0
-        result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds, refresh_every)
+        revived = _restore(driver, mentions_to_store, page.restored) if page.restored else set()
+        result = _upsert_mentions(
+            driver, connector, mentions_to_store, now, refresh_kinds, refresh_every, revived
+        )
         deleted = _mark_deleted(driver, platform, page.deleted, now) if page.deleted else 0
         for gap in page.gaps:
             _record_gap(driver, connector, gap, now)
@@ -116,7 +119,7 @@ def write_page(
         if page.cursor is not None:
             _save_cursor(driver, connector, page.source_key, page.cursor, now)
     driver.cursor.close()
-    return WriteResult(result.new, result.updated + restored, result.unchanged, deleted)
+    return WriteResult(result.new, result.updated, result.unchanged, deleted)
 
 
 def _upsert_mentions(
@@ -126,6 +129,7 @@ def _upsert_mentions(
     now: datetime,
     refresh_kinds: frozenset[str] | None,
     refresh_every: timedelta | None,
+    revived: AbstractSet[int] = frozenset(),
 ) -> WriteResult:
     if not batch:
         return WriteResult()
@@ -157,7 +161,7 @@ def _upsert_mentions(
         _insert_snapshots(driver, [(inserted[key], by_key[key].metrics) for key in inserted], now)
         if len(inserted) < len(new_rows):  # another writer stored some first: treat them as seen again
             existing.update(_existing(driver, [k for k in by_key if k not in existing and k not in inserted]))
-    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now)
+    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now, revived)
     return WriteResult(new=new, updated=updated, unchanged=unchanged)
 
 
@@ -267,8 +271,10 @@ def _update_seen(
     existing: Mapping[tuple[str, str], Mapping[str, Any]],
     hashes: Mapping[tuple[str, str], str],
     now: datetime,
+    revived: AbstractSet[int] = frozenset(),
 ) -> tuple[int, int]:
-    """Posts seen again: new metrics (and a snapshot) when they changed, edits, else only ``last_seen_at``."""
+    """Posts seen again: new metrics (and a snapshot) when they changed, edits, else only ``last_seen_at``;
+    a ``revived`` (restored) one counts as updated."""
     changed_rows: list[tuple[Any, ...]] = []
     unchanged_ids: list[int] = []
     snapshots: list[tuple[int, Metrics]] = []
@@ -292,7 +298,7 @@ def _update_seen(
         content_changed = row["deleted_at"] is None and row["content_hash"] != hashes[key]
         if content_changed:
             edited.append((row["id"], mention, hashes[key]))
-        if not (metrics_changed or authors_changed or content_changed):
+        if not (metrics_changed or authors_changed or content_changed or row["id"] in revived):
             unchanged_ids.append(row["id"])
             continue
         kept_authors = [
@@ -319,9 +325,9 @@ def _update_seen(
     return len(changed_rows), len(unchanged_ids)
 
 
-def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[str]) -> int:
+def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[str]) -> set[int]:
     """Make the deleted mentions of ``batch`` whose ids are in ``platform_ids`` live again, with their text and
-    raw payload back; returns how many were deleted."""
+    raw payload back; returns the row ids of those that were deleted."""
     wanted = set(platform_ids)
     by_key = {mention.key: mention for mention in batch if mention.platform_id in wanted}
     rows = []
@@ -329,7 +335,7 @@ def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[st
         if row["deleted_at"] is not None:
             rows.append((by_key[key].text, by_key[key].raw, row["id"]))
     driver.many("UPDATE mentions SET deleted_at = NULL, text = ?, raw = ? WHERE id = ?", rows)
-    return len(rows)
+    return {row_id for _, _, row_id in rows}
 
 
 def _mark_deleted(driver: Driver, platform: str, platform_ids: Sequence[str], now: datetime) -> int:

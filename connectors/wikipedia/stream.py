@@ -49,9 +49,13 @@ _DT = re.compile(r'"dt"\s*:\s*"([^"]{10,40})"')  # meta.dt comes first (performe
 
 @dataclass
 class Touched:
+    """An article an event changed: when first (its citation's date) and last (a loss's date), and whether
+    an event removed a link."""
+
     wiki: str
     page_id: int
     at: datetime
+    last: datetime
     removal: bool = False
 
 
@@ -97,6 +101,7 @@ class LinkStream:
         self.needles = matcher.needles
         self.touched: dict[str, Touched] = {}
         self.problems: list[str] = []
+        self.ended = ""  # why the last connection ended, when it broke
         self.events = 0  # read since the last page
         self.total = 0  # read in this pass
         self.position = self._start()
@@ -133,6 +138,7 @@ class LinkStream:
             before = self.total
             opened = self.context.monotonic()
             problem, wait, outcome = "", None, "dropped"
+            self.ended = ""
             try:
                 outcome = yield from self._connection()
             except _TransientError as exc:
@@ -152,10 +158,14 @@ class LinkStream:
                     self.context.sleep(RetryPolicy(base=1.0, cap=30.0).delay(quick_drops - 1))
                 continue
             failures += 1
-            problem = problem or (
-                f"no events for {self.settings.stall_timeout.total_seconds():.0f}s"
-                if outcome == "stalled"
-                else "the stream closed without sending anything new"
+            problem = (
+                problem
+                or self.ended
+                or (
+                    f"no events for {self.settings.stall_timeout.total_seconds():.0f}s"
+                    if outcome == "stalled"
+                    else "the stream closed without sending anything new"
+                )
             )
             self.connector.log.warning("EventStreams: %s", problem)
             if failures >= self.settings.max_failures:
@@ -214,7 +224,8 @@ class LinkStream:
             else:
                 if item is END or isinstance(item, BaseException):
                     if isinstance(item, BaseException):
-                        self.connector.log.info("EventStreams connection ended: %s", item)
+                        self.ended = " ".join(str(item).split()) or type(item).__name__
+                        self.connector.log.info("EventStreams connection ended: %s", self.ended)
                     yield self.flush()
                     return "dropped"
                 last_event = time.monotonic()
@@ -253,9 +264,11 @@ class LinkStream:
             removed = self._links(change.get("removed_links"))
             if added or removed:
                 mention_id = article_id(wiki, int(change["page_id"]))
+                when = at or self.context.clock()
                 touched = self.touched.setdefault(
-                    mention_id, Touched(wiki, int(change["page_id"]), at or self.context.clock())
+                    mention_id, Touched(wiki, int(change["page_id"]), when, when)
                 )
+                touched.last = max(touched.last, when)
                 touched.removal = touched.removal or bool(removed)
         except (ValueError, KeyError, TypeError) as exc:
             self.problems.append(f"EventStreams event {event.id}: {type(exc).__name__}: {exc}")
@@ -289,7 +302,7 @@ class LinkStream:
             if mention is None:
                 deleted.append(mention_id)
                 if touched.removal:
-                    self.position.removed[mention_id] = touched.at.isoformat()
+                    self.position.removed[mention_id] = touched.last.isoformat()
             else:
                 mentions.append(mention)
                 self.position.removed.pop(mention_id, None)

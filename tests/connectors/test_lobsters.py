@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Clock, Sleeps, make_config
 from tests.support.http_server import RecordingServer, Reply
 from tests.support.lobsters_api import FakeLobsters, later
+from tests.support.processes import TrackerProcess
 from tracker.poller import Poller, RunResult
 from tracker.schema import coverage_gaps
 from tracker.store import Store
@@ -238,3 +239,24 @@ def test_a_backfill_reads_back_to_its_date_with_cursors_of_its_own(
         "backfill:newest",
         "backfill:comments",
     }
+
+
+def test_tracker_poll_stores_exactly_the_expected_mentions_and_a_second_poll_adds_none(
+    lobsters: FakeLobsters, tmp_path: Path
+) -> None:
+    path = tmp_path / "tracker.toml"
+    path.write_text(
+        f'[[domains]]\nname = "github.com"\n[connectors.lobsters]\napi_base_url = "{lobsters.url}"\n'
+        'initial_lookback = "4000d"\n',
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        process = TrackerProcess(path, "poll")
+        assert process.wait(timeout=120) == 0, process.output()
+        store = Store.open(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
+        try:
+            assert {m.platform_id for m in store.iter_mentions(include_deleted=True)} == GITHUB
+            assert store.count_mentions() == len(GITHUB)
+        finally:
+            store.close()
+    assert "lobsters" in process.output()

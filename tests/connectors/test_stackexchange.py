@@ -13,6 +13,7 @@ import pytest
 from connectors.stackexchange import site_host
 from tests.conftest import Clock, Sleeps, make_config
 from tests.support.http_server import RecordingServer, Reply
+from tests.support.processes import TrackerProcess
 from tests.support.stackexchange_api import FakeStackExchange
 from tracker import status
 from tracker.errors import ConfigError
@@ -304,3 +305,23 @@ def test_a_bad_site_name_is_a_config_error(api: FakeStackExchange, tmp_path: Pat
         Rig(tmp_path, api, extra='sites = ["Stack Overflow"]')
     assert "connectors.stackexchange.sites" in str(raised.value)
     assert "is not a Stack Exchange site name" in str(raised.value)
+
+
+def test_tracker_poll_stores_exactly_the_expected_mentions_and_a_second_poll_adds_none(
+    api: FakeStackExchange, tmp_path: Path
+) -> None:
+    path = tmp_path / "tracker.toml"
+    path.write_text(
+        f'[[domains]]\nname = "imgur.com"\n[connectors.stackexchange]\napi_base_url = "{api.url}"\n'
+        'initial_lookback = "4000d"\n',
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        process = TrackerProcess(path, "poll")
+        assert process.wait(timeout=120) == 0, process.output()
+        store = Store.open(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
+        try:
+            assert {m.platform_id for m in store.iter_mentions(include_deleted=True)} == IMGUR
+            assert store.count_mentions() == len(IMGUR)
+        finally:
+            store.close()
