@@ -123,13 +123,9 @@ class StackExchangeConnector(Connector):
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         names = ", ".join(domain.name for domain in domains)
-        key = (
-            "with an app key"
-            if self.settings.key.get_secret_value()
-            else "without a key (300 requests a day)"
-        )
+        key = "an app key" if self.settings.key.get_secret_value() else "no key: 300 requests a day"
         return (
-            f"searches {', '.join(self.settings.sites)} ({key}) for questions and answers linking to {names}"
+            f"searches {', '.join(self.settings.sites)} for questions and answers linking to {names} ({key})"
         )
 
     def _usage(self, items_read: int) -> Usage:

@@ -25,7 +25,7 @@ from connectors.wikipedia.settings import WikipediaSettings
 from connectors.wikipedia.stream import LinkStream
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.http import HttpClient
-from tracker.settings import ConnectorSettings, DomainSettings
+from tracker.settings import ConnectorSettings, DomainSettings, format_duration
 from tracker.urls import DomainMatcher
 
 _ID = re.compile(r"^([a-z0-9.-]+):(\d{1,12})$")
@@ -74,9 +74,11 @@ class WikipediaConnector(Connector):
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         names = ", ".join(domain.name for domain in domains)
-        how = "scans" if not self.settings.stream else "follows EventStreams and scans"
-        every = self.settings.interval
-        return f"{how} {', '.join(self.settings.wikis)} (every {every}) for articles citing {names}"
+        wikis = ", ".join(self.settings.wikis)
+        scans = f"scans {wikis} every {format_duration(self.settings.interval)} for articles citing {names}"
+        if not self.settings.stream:
+            return scans
+        return f"{scans}, and follows their links added and removed (EventStreams)"
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         matcher = DomainMatcher((d.name, d.include_subdomains) for d in request.domains)
