@@ -105,8 +105,9 @@ class LobstersConnector(Connector):
         """Where a source's reading stops (the lower bound) and the state its cursor will keep."""
         state = self.cursor_state(request, key)
         since = request.since.isoformat() if request.since is not None else None
-        if state is not None and state.get("since") == since and isinstance(state.get("until"), str):
-            lower = parse_iso(state["until"]) - self.settings.overlap
+        until = _time_or_none(state.get("until")) if state is not None else None
+        if state is not None and state.get("since") == since and until is not None:
+            lower = until - self.settings.overlap
         elif request.since is not None:
             lower = request.since
         else:
@@ -272,6 +273,13 @@ def parse_feed(text: str) -> list[FeedItem]:
             moment = moment.replace(tzinfo=UTC)
         items.append(FeedItem(short_id, moment.astimezone(UTC), element.findtext("description") or ""))
     return items
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    try:
+        return parse_iso(value) if isinstance(value, str) else None
+    except RecordError:
+        return None  # a cursor that cannot be read starts afresh
 
 
 def _username(user: Any) -> str | None:

@@ -225,8 +225,13 @@ class StackExchangeConnector(Connector):
         if state.get("since") != since:
             state = {}  # a backfill to another date starts over
         window = state.get("window")
-        if isinstance(window, list) and len(window) == 2 and isinstance(state.get("page"), int):
-            low, high, page = int(window[0]), int(window[1]), int(state["page"])  # resume a window's paging
+        if (
+            isinstance(window, list)
+            and len(window) == 2
+            and all(isinstance(bound, int) for bound in window)
+            and isinstance(state.get("page"), int)
+        ):
+            low, high, page = window[0], window[1], int(state["page"])  # resume a window's paging
         else:
             high = int(request.started_at.timestamp())
             if isinstance(state.get("until"), int):

@@ -20,7 +20,7 @@ from typing import Any
 from connectors.wikipedia.articles import article_id, article_mention, digest, listed_mention, matching
 from connectors.wikipedia.settings import Parts
 from tracker.connector import FetchRequest, Gap, Page
-from tracker.record import Mention, parse_iso
+from tracker.record import Mention, RecordError, parse_iso
 from tracker.urls import DomainMatcher
 
 PROGRESS_EVERY = 25  # articles read in full between two saves of the scan's progress
@@ -70,7 +70,10 @@ class Scanner:
     def next_due(self, wiki: str) -> datetime | None:
         """When the wiki's next scan is due (None: now, it never completed one)."""
         completed = self.states[wiki].get("completed_at")
-        return parse_iso(completed) + self.settings.interval if isinstance(completed, str) else None
+        try:
+            return parse_iso(completed) + self.settings.interval if isinstance(completed, str) else None
+        except RecordError:
+            return None  # a cursor that cannot be read: scan now
 
     def due(self) -> list[str]:
         now = self.connector.context.clock()
@@ -84,7 +87,10 @@ class Scanner:
         """One complete scan of ``wiki``."""
         started = self.connector.context.clock()
         state = self.states[wiki]
-        previous: dict[str, str] = dict(state.get("articles") or {})
+        saved = state.get("articles")
+        previous: dict[str, str] = (
+            {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
+        )
         listed, truncated = self._list(wiki)
         forced = self.removed()
         work = _Work(articles=dict(previous), budget=self.settings.lookups_per_scan)

@@ -112,10 +112,18 @@ class LinkStream:
     def _start(self) -> Position:
         state = self.connector.cursor_state(self.request, SOURCE) or {}
         since = self.request.since.isoformat() if self.request.since is not None else None
-        removed = {str(k): str(v) for k, v in state.get("removed", []) if isinstance(k, str)}
+        listed = state.get("removed")
+        removed = {
+            str(item[0]): str(item[1])
+            for item in (listed if isinstance(listed, list) else [])
+            if isinstance(item, list) and len(item) == 2
+        }
         now = self.request.started_at
         earliest = now - self.settings.retention
-        saved_at = parse_iso(state["at"]) if isinstance(state.get("at"), str) else None
+        try:
+            saved_at = parse_iso(state["at"]) if isinstance(state.get("at"), str) else None
+        except RecordError:
+            saved_at = None  # a cursor that cannot be read starts afresh
         if state.get("since") == since and saved_at is not None:
             if saved_at < earliest:
                 gap = Gap(SOURCE, saved_at, earliest, "older than EventStreams keeps (retention)")

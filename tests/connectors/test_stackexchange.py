@@ -242,14 +242,15 @@ def test_a_throttle_violation_fails_the_pass_with_the_reason(api: FakeStackExcha
     [
         ([Reply(503, "<html>down</html>")], {"retried_5xx": 1}),
         ([Reply(200, b'{"items": [')], {"retried_bad_json": 1}),
+        ([1.5], {"retried_timeout": 1}),
     ],
-    ids=["5xx", "malformed"],
+    ids=["5xx", "malformed", "timeout"],
 )
 def test_transient_faults_are_retried_and_nothing_is_lost(
-    api: FakeStackExchange, tmp_path: Path, script: list[Reply], counted: dict[str, int]
+    api: FakeStackExchange, tmp_path: Path, script: list[Reply | float], counted: dict[str, int]
 ) -> None:
     api.script = list(script)
-    rig = Rig(tmp_path, api)
+    rig = Rig(tmp_path, api, extra='timeout = "1s"')
     result = rig.poll()
     assert (result.status, set(rig.mentions())) == ("ok", IMGUR)
     counters = json.loads(rig.store.run(result.run_id)["counters"])  # type: ignore[arg-type]

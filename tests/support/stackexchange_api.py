@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 from tests.support.http_server import RecordingServer, Reply, Request
@@ -66,7 +67,7 @@ class FakeStackExchange:
         self.site = "stackoverflow"
         self.fault: str | None = None
         self.extra_fields = False
-        self.script: list[Reply] = []  # answers for the next requests, before the pool is asked
+        self.script: list[Reply | float] = []  # answers (or delays in seconds) for the next requests
         self.backoff: dict[str, int] = {}  # method -> backoff to send once
         self.problems: list[str] = []
         with_prefix_routes(server)
@@ -110,7 +111,10 @@ class FakeStackExchange:
 
     def _broken(self) -> Reply | None:
         if self.script:
-            return self.script.pop(0)
+            step = self.script.pop(0)
+            if isinstance(step, Reply):
+                return step
+            time.sleep(step)  # longer than the client's timeout: it gives up and retries
         if self.fault == "server_error":
             return Reply(503, "<html>503</html>", {"Content-Type": "text/html"})
         if self.fault == "rate_limit":

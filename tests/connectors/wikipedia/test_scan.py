@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -239,6 +240,15 @@ def test_a_broken_wiki_api_fails_the_pass_after_retries_and_the_next_pass_recove
     rig.clock.advance(minutes=10)
     assert rig.poll().status == "ok"
     assert rig.live() == {APPLE, MALUS}
+
+
+def test_a_timed_out_or_malformed_answer_is_retried_and_counted(world: Scenario, tmp_path: Path) -> None:
+    world.wikis.script = [1.5, Reply(200, b'{"query": {"exturl')]
+    rig = Rig(tmp_path, world, extra='stream = false\ntimeout = "1s"')
+    result = rig.poll()
+    assert (result.status, rig.live()) == ("ok", {APPLE, MALUS})
+    counters = json.loads(rig.store.run(result.run_id)["counters"])  # type: ignore[arg-type]
+    assert counters == {"retried_timeout": 1, "retried_bad_json": 1}
 
 
 def test_an_api_error_is_one_clear_line(world: Scenario, tmp_path: Path) -> None:
