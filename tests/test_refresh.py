@@ -39,6 +39,14 @@ def test_the_next_refresh_is_the_first_stage_still_ahead(after: datetime, due: d
     assert next_refresh_due(POSTED, after) == due
 
 
+def test_a_connector_that_refreshes_for_as_long_as_a_mention_lives_is_due_again_every_period() -> None:
+    week = timedelta(days=7)
+    assert next_refresh_due(POSTED, POSTED, week) == POSTED + timedelta(hours=1)  # the stages first
+    after = POSTED + timedelta(days=7, minutes=5)
+    assert next_refresh_due(POSTED, after, week) == after + week
+    assert next_refresh_due(POSTED, after + timedelta(days=300), week) == after + timedelta(days=307)
+
+
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     with RecordingServer() as running:

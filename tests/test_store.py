@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -136,6 +137,31 @@ def test_a_deleted_post_loses_its_text_and_raw_and_leaves_reports(store: Store, 
     write(store, clock, matched(mention("1", text="hello again")))
     (still_gone,) = store.iter_mentions(include_deleted=True)
     assert still_gone.text is None and still_gone.deleted_at is not None
+
+
+def test_a_restored_mention_is_live_again_with_its_text_and_new_links(store: Store, clock: Clock) -> None:
+    write(store, clock, matched(mention("1", text="cited", raw='{"a":1}', url="https://example.com/a")))
+    write(store, clock, page=Page("k", deleted=["1"]))
+    clock.advance(hours=1)
+    back = matched(mention("1", text="cited again", raw='{"a":2}', url="https://example.com/b"))
+    result = write(store, clock, back, page=Page("k", restored=["1"]))
+    assert (result.new, result.updated) == (0, 1)  # once, though it also changed
+    (stored,) = store.iter_mentions()
+    assert (stored.deleted_at, stored.text, stored.raw) == (None, "cited again", '{"a":2}')
+    assert [link.canonical_url for link in stored.links] == ["https://example.com/b"]
+    again = write(store, clock, back, page=Page("k", restored=["1"]))
+    assert (again.updated, again.unchanged) == (0, 1)  # restoring a live mention changes nothing
+
+
+def test_a_level_counter_keeps_the_latest_value_in_the_run(store: Store, clock: Clock) -> None:
+    run_id = store.start_run("se", "poll", clock())
+    for remaining in (250, 248):
+        usage = Usage(requests=1, counters={"quota_remaining": remaining, "quota_max": 300, "retried_5xx": 1})
+        write(store, clock, page=Page("k", usage=usage), run_id=run_id)
+    counters = json.loads(store.run(run_id)["counters"])  # type: ignore[arg-type]
+    assert counters == {"quota_remaining": 248, "quota_max": 300, "retried_5xx": 2}
+    summed = Usage(counters={"quota_remaining": 9, "retried_5xx": 1}) + Usage(counters={"quota_remaining": 7})
+    assert summed.counters == {"quota_remaining": 7, "retried_5xx": 1}
 
 
 def test_cursor_usage_and_gaps_are_stored_with_the_page(store: Store, clock: Clock) -> None:

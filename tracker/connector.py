@@ -71,9 +71,15 @@ class Cursor:
     state: Mapping[str, Any]
 
 
+LEVEL_COUNTERS = frozenset({"quota_remaining", "quota_max"})
+"""Counters that report a level the platform announced (a daily quota left), not a count: the latest value
+replaces the earlier ones instead of adding to them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What a page cost: HTTP requests, items read and the estimated spend, plus named counters."""
+    """What a page cost: HTTP requests, items read and the estimated spend, plus named counters (summed, except
+    the :data:`LEVEL_COUNTERS`)."""
 
     requests: int = 0
     items_read: int = 0
@@ -83,7 +89,7 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         counters = dict(self.counters)
         for key, value in other.counters.items():
-            counters[key] = counters.get(key, 0) + value
+            counters[key] = value if key in LEVEL_COUNTERS else counters.get(key, 0) + value
         return Usage(
             self.requests + other.requests,
             self.items_read + other.items_read,
@@ -138,7 +144,9 @@ class Page:
     """One unit of progress: stored atomically with its cursor.
 
     ``cursor`` None leaves the stored cursor of ``source_key`` unchanged. ``deleted`` lists platform ids the
-    platform reported deleted. ``skipped`` counts items that could not be parsed; ``problems`` says why.
+    platform reported deleted; ``restored`` lists ids of ``mentions`` the platform shows again after a deletion
+    (a wiki link added back), which are stored live again. ``skipped`` counts items that could not be parsed;
+    ``problems`` says why.
     """
 
     source_key: str
@@ -149,6 +157,7 @@ class Page:
     deleted: Sequence[str] = ()
     skipped: int = 0
     problems: Sequence[str] = ()
+    restored: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +309,8 @@ def _utcnow() -> datetime:
 @dataclass
 class ConnectorContext:
     """What the tracker lends a connector: time, waiting, a folder for session files, the author cache, its
-    state (see :class:`ConnectorState`), the usage meter and the largest response its clients accept
-    (``max_response_size`` of its settings)."""
+    state (see :class:`ConnectorState`), the usage meter, the largest response its clients accept
+    (``max_response_size`` of its settings) and the monitored domains."""
 
     data_dir: Path
     clock: Callable[[], datetime] = _utcnow
@@ -312,6 +321,8 @@ class ConnectorContext:
     sleeper: Callable[[float], None] | None = None  # tests make waiting instant
     usage: UsageMeter = field(default_factory=UsageMeter)
     max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
+    domains: tuple[DomainSettings, ...] = ()
+    """The monitored domains, for :meth:`Connector.refresh` (a fetch has them in its request)."""
 
     def sleep(self, seconds: float) -> None:
         """Wait up to ``seconds``; raise Interrupted as soon as a shutdown is requested."""
@@ -356,6 +367,10 @@ class Connector(ABC):
     The one declaration of the capability: the daemon refreshes a connector whose set is not empty, and only
     mentions of these kinds are put on the refresh schedule. A connector whose capability depends on its
     settings sets it in ``__init__``."""
+
+    refresh_every: ClassVar[timedelta | None] = None
+    """After the refreshes at +1 h, +24 h and +7 d, refresh a live mention this often for as long as it lives
+    (a wiki article's page views); None stops after the third."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

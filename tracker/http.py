@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -17,6 +17,16 @@ from tracker.retry import Retrier, RetryPolicy, TransientError, parse_retry_afte
 from tracker.transport import guarded_client
 
 log = logging.getLogger("tracker.http")
+T = TypeVar("T")
+
+
+class HttpStatusError(ConnectorError):
+    """A 4xx answer that retrying cannot fix; ``status`` says which, so a caller can tell "gone" (404) from
+    the rest."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HttpClient:
@@ -64,13 +74,26 @@ class HttpClient:
         """GET ``base_url + path`` and decode JSON, retrying transient faults; raises ConnectorError."""
         return self.request_json("GET", path, params=params)
 
+    def get_text(self, path: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[str], T]) -> T:
+        """GET a text body (a feed) and ``parse`` it; a ValueError from ``parse`` is retried like malformed
+        JSON."""
+        return self.request("GET", path, lambda response: parse(response.text), params=params)
+
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send ``method`` to ``base_url + path`` (or an absolute URL) with httpx's ``kwargs`` and decode
         the JSON answer, retrying transient faults; raises AuthError for 401/403, ConnectorError otherwise."""
-        url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        return self.retrier.call(url, lambda: self._attempt(method, url, kwargs))
+        return self.request(method, path, lambda response: response.json(), **kwargs)
 
-    def _attempt(self, method: str, url: str, kwargs: Mapping[str, Any]) -> Any:
+    def request(self, method: str, path: str, decode: Callable[[httpx.Response], T], **kwargs: Any) -> T:
+        """One request with the retry policy; ``decode`` turns a 2xx answer into the result (a ValueError
+        from it counts as a malformed answer and is retried). A 4xx other than 401, 403 and 429 raises
+        :class:`HttpStatusError`."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        return self.retrier.call(url, lambda: self._attempt(method, url, decode, kwargs))
+
+    def _attempt(
+        self, method: str, url: str, decode: Callable[[httpx.Response], T], kwargs: Mapping[str, Any]
+    ) -> T:
         """One request; its fault classified (TransientError for what a retry may fix)."""
         try:
             response = self._client.request(method, url, **kwargs)
@@ -90,11 +113,11 @@ class HttpClient:
         if status >= 500:
             raise TransientError(f"HTTP {status} from the server", "retried_5xx")
         if status >= 400:
-            raise ConnectorError(f"HTTP {status} from {url}: {_snippet(response)}")
+            raise HttpStatusError(f"HTTP {status} from {url}: {_snippet(response)}", status)
         try:
-            return response.json()
+            return decode(response)
         except ValueError:
-            raise TransientError("the response was not valid JSON", "retried_bad_json") from None
+            raise TransientError("the response was malformed", "retried_bad_json") from None
 
 
 def _ignore(_response: httpx.Response) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from tracker.connector import Cursor, Gap, Page
+from tracker.connector import LEVEL_COUNTERS, Cursor, Gap, Page
 from tracker.record import METRIC_NAMES, Mention, Metrics
 from tracker.refresh import next_refresh_due
 from tracker.sql import Driver
@@ -102,15 +103,20 @@ def write_page(
     mentions_to_store: Sequence[Mention],
     now: datetime,
     refresh_kinds: frozenset[str] = frozenset(),
+    refresh_every: timedelta | None = None,
     state: Mapping[str, str | None] | None = None,
 ) -> WriteResult:
     """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage, cursor and state.
 
     New mentions of ``refresh_kinds`` (the kinds the connector can look up again) are put on the
-    engagement-refresh schedule. ``state`` holds the connector's state changes (JSON text; None deletes)."""
+    engagement-refresh schedule. Restored mentions are live again before they are compared with what is
+    stored. ``state`` holds the connector's state changes (JSON text; None deletes)."""
     driver = Driver(conn, dialect)
     with driver.batched():
-        result = _upsert_mentions(driver, connector, mentions_to_store, now, refresh_kinds)
+        revived = _restore(driver, mentions_to_store, page.restored) if page.restored else set()
+        result = _upsert_mentions(
+            driver, connector, mentions_to_store, now, refresh_kinds, refresh_every, revived
+        )
         deleted = _mark_deleted(driver, platform, page.deleted, now) if page.deleted else 0
         for gap in page.gaps:
             _record_gap(driver, connector, gap, now)
@@ -130,6 +136,8 @@ def _upsert_mentions(
     batch: Sequence[Mention],
     now: datetime,
     refresh_kinds: frozenset[str],
+    refresh_every: timedelta | None,
+    revived: AbstractSet[int] = frozenset(),
 ) -> WriteResult:
     if not batch:
         return WriteResult()
@@ -140,7 +148,7 @@ def _upsert_mentions(
     hashes = {key: content_hash(mention) for key, mention in by_key.items()}
     seen = driver.when(now)
     new_rows = [
-        _mention_values(driver, m, hashes[k], connector, now, seen, m.kind in refresh_kinds)
+        _mention_values(driver, m, hashes[k], connector, now, seen, m.kind in refresh_kinds, refresh_every)
         for k, m in by_key.items()
         if k not in existing
     ]
@@ -152,7 +160,7 @@ def _upsert_mentions(
         _insert_snapshots(driver, [(inserted[key], by_key[key].metrics) for key in inserted], now)
         if len(inserted) < len(new_rows):  # another writer stored some first: treat them as seen again
             existing.update(_existing(driver, [k for k in by_key if k not in existing and k not in inserted]))
-    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now)
+    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now, revived)
     return WriteResult(new=new, updated=updated, unchanged=unchanged)
 
 
@@ -184,7 +192,14 @@ def _existing(driver: Driver, keys: Any) -> dict[tuple[str, str], dict[str, Any]
 
 
 def _mention_values(
-    driver: Driver, mention: Mention, digest: str, connector: str, now: datetime, seen: Any, refreshed: bool
+    driver: Driver,
+    mention: Mention,
+    digest: str,
+    connector: str,
+    now: datetime,
+    seen: Any,
+    refreshed: bool,
+    every: timedelta | None = None,
 ) -> tuple[Any, ...]:
     """A new mention's row; ``seen`` is ``now`` as the driver stores it (first and last seen)."""
     metrics = mention.metrics
@@ -194,7 +209,7 @@ def _mention_values(
         mention.community, mention.title, mention.text, mention.lang, mention.thread_id, mention.parent_id,
         metrics.likes, metrics.reposts, metrics.replies, metrics.quotes, metrics.score, metrics.views,
         metrics.engagement, None, mention.raw, digest, connector,
-        driver.when(next_refresh_due(mention.created_at, now)) if refreshed else None,
+        driver.when(next_refresh_due(mention.created_at, now, every)) if refreshed else None,
     )  # fmt: skip
 
 
@@ -255,8 +270,10 @@ def _update_seen(
     existing: Mapping[tuple[str, str], Mapping[str, Any]],
     hashes: Mapping[tuple[str, str], str],
     now: datetime,
+    revived: AbstractSet[int] = frozenset(),
 ) -> tuple[int, int]:
-    """Posts seen again: new metrics (and a snapshot) when they changed, edits, else only ``last_seen_at``."""
+    """Posts seen again: new metrics (and a snapshot) when they changed, edits, else only ``last_seen_at``;
+    a ``revived`` (restored) one counts as updated."""
     changed_rows: list[tuple[Any, ...]] = []
     unchanged_ids: list[int] = []
     snapshots: list[tuple[int, Metrics]] = []
@@ -280,7 +297,7 @@ def _update_seen(
         content_changed = row["deleted_at"] is None and row["content_hash"] != hashes[key]
         if content_changed:
             edited.append((row["id"], mention, hashes[key]))
-        if not (metrics_changed or authors_changed or content_changed):
+        if not (metrics_changed or authors_changed or content_changed or row["id"] in revived):
             unchanged_ids.append(row["id"])
             continue
         kept_authors = [
@@ -305,6 +322,19 @@ def _update_seen(
             driver.run(f"DELETE FROM links WHERE mention_id IN ({_in_list(len(chunk))})", chunk)
         _insert_links(driver, [(mention_id, mention) for mention_id, mention, _ in edited])
     return len(changed_rows), len(unchanged_ids)
+
+
+def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[str]) -> set[int]:
+    """Make the deleted mentions of ``batch`` whose ids are in ``platform_ids`` live again, with their text and
+    raw payload back; returns the row ids of those that were deleted."""
+    wanted = set(platform_ids)
+    by_key = {mention.key: mention for mention in batch if mention.platform_id in wanted}
+    rows = []
+    for key, row in _existing(driver, by_key.keys()).items():
+        if row["deleted_at"] is not None:
+            rows.append((by_key[key].text, by_key[key].raw, row["id"]))
+    driver.many("UPDATE mentions SET deleted_at = NULL, text = ?, raw = ? WHERE id = ?", rows)
+    return {row_id for _, _, row_id in rows}
 
 
 def _mark_deleted(driver: Driver, platform: str, platform_ids: Sequence[str], now: datetime) -> int:
@@ -349,7 +379,7 @@ def count_run(
         (stored,) = driver.rows("SELECT counters FROM connector_runs WHERE id = ?", (run_id,))[0]
         counters = json.loads(stored or "{}")
         for key, value in usage.counters.items():
-            counters[key] = counters.get(key, 0) + value
+            counters[key] = value if key in LEVEL_COUNTERS else counters.get(key, 0) + value
         driver.run(
             "UPDATE connector_runs SET counters = ? WHERE id = ?",
             (json.dumps(counters, sort_keys=True), run_id),

@@ -176,6 +176,7 @@ class Poller:
             state=self._states[name],
             sleeper=self.sleeper,
             max_response_size=settings.max_response_size,
+            domains=self.config.domains,
         )
 
     def connector(self, name: str) -> Connector:
@@ -241,7 +242,7 @@ class Poller:
             results.append(result)
             if result.status != "ok":
                 break  # due again next time; a failing platform is not hammered
-            self.store.advance_refresh(connector.platform, batch, self.clock())
+            self.store.advance_refresh(connector.platform, batch, self.clock(), connector.refresh_every)
         return results
 
     def settle_short_links(self, *, seconds: float = 60.0, batch: int = 200) -> int:
@@ -422,6 +423,7 @@ class Poller:
             refresh_kinds=connector.refresh_kinds,
             state=self._state_changes(result.connector),
             waiting_for_links=waiting,
+            refresh_every=connector.refresh_every,
         )
         result.pages += 1
         result.fetched += len(page.mentions)

@@ -12,10 +12,13 @@ REFRESH_AFTER = (timedelta(hours=1), timedelta(hours=24), timedelta(days=7))
 BATCH = 100
 
 
-def next_refresh_due(created_at: datetime, after: datetime) -> datetime | None:
-    """The first refresh time (created + 1 h, 24 h, 7 d) later than ``after``; None when all have passed."""
+def next_refresh_due(
+    created_at: datetime, after: datetime, every: timedelta | None = None
+) -> datetime | None:
+    """The first refresh time (created + 1 h, 24 h, 7 d) later than ``after``; when all have passed,
+    ``after + every`` (a connector that refreshes for as long as a mention lives), else None."""
     for delay in REFRESH_AFTER:
         due = created_at + delay
         if due > after:
             return due
-    return None
+    return after + every if every is not None else None

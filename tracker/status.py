@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from tracker import registry
-from tracker.connector import ConnectorContext
+from tracker.connector import LEVEL_COUNTERS, ConnectorContext
 from tracker.health import hung_after, overdue_after
 from tracker.heartbeat import DaemonStatus
 from tracker.periods import IsoWeek, month_start
@@ -121,12 +121,13 @@ def collect(config: Config, store: Store, now: datetime) -> list[ConnectorStatus
             status.requests_this_month, status.items_read_this_month = int(usage[0]), int(usage[1])
             status.spend_this_month_usd = float(usage[2])
             for (counters,) in conn.execute(
-                select(connector_runs.c.counters).where(
-                    connector_runs.c.connector == name, connector_runs.c.started_at >= month
-                )
+                select(connector_runs.c.counters)
+                .where(connector_runs.c.connector == name, connector_runs.c.started_at >= month)
+                .order_by(connector_runs.c.started_at, connector_runs.c.id)  # a level's latest value wins
             ):
                 for key, value in json.loads(counters or "{}").items():
-                    status.counters_this_month[key] = status.counters_this_month.get(key, 0) + int(value)
+                    earlier = 0 if key in LEVEL_COUNTERS else status.counters_this_month.get(key, 0)
+                    status.counters_this_month[key] = earlier + int(value)
             status.cursor_updated_at = conn.execute(
                 select(func.max(cursors.c.updated_at)).where(cursors.c.connector == name)
             ).scalar()

@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,7 @@ class Store:
         mentions_to_store: Sequence[Mention],
         now: datetime,
         refresh_kinds: frozenset[str] = frozenset(),
+        refresh_every: timedelta | None = None,
         state: Mapping[str, str | None] | None = None,
         waiting_for_links: Sequence[tuple[Mention, Collection[str]]] | None = None,
     ) -> WriteResult:
@@ -199,7 +200,8 @@ class Store:
         with self.engine.begin() if held is None else _begun(held) as conn:
             written = page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
-                mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds, state=state,
+                mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
+                refresh_every=refresh_every, state=state,
             )  # fmt: skip
             if waiting_for_links is not None:
                 if page.deleted:
@@ -413,11 +415,15 @@ class Store:
             return [(row.platform_id, row.created_at) for row in conn.execute(query)]
 
     def advance_refresh(
-        self, platform: str, refreshed: Sequence[tuple[str, datetime]], now: datetime
+        self,
+        platform: str,
+        refreshed: Sequence[tuple[str, datetime]],
+        now: datetime,
+        every: timedelta | None = None,
     ) -> None:
-        """Move each refreshed mention to its next refresh time (or none after the last)."""
+        """Move each refreshed mention to its next refresh time (or none after the last, unless ``every``)."""
         rows = [
-            {"_platform_id": platform_id, "_due": next_refresh_due(created_at, now)}
+            {"_platform_id": platform_id, "_due": next_refresh_due(created_at, now, every)}
             for platform_id, created_at in refreshed
         ]
         if not rows:
