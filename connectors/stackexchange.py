@@ -125,13 +125,6 @@ class StackExchangeConnector(Connector):
             f"searches {', '.join(self.settings.sites)} for questions and answers linking to {names} ({key})"
         )
 
-    def _usage(self, items_read: int) -> Usage:
-        usage = self.http.take_usage(items_read=items_read)
-        if self.quota is None:
-            return usage
-        remaining, most, _ = self.quota
-        return usage + Usage(counters={"quota_remaining": remaining, "quota_max": most})
-
     # Requests
 
     def _call(self, method: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,6 +148,8 @@ class StackExchangeConnector(Connector):
         remaining, most = wrapper.get("quota_remaining"), wrapper.get("quota_max")
         if isinstance(remaining, int) and isinstance(most, int):
             self.quota = (remaining, most, self.context.clock())
+            # Into the meter as soon as it is known, so a pass that fails after this request reports it too.
+            self.context.usage.add(Usage(counters={"quota_remaining": remaining, "quota_max": most}))
         backoff = wrapper.get("backoff")
         if isinstance(backoff, int | float) and backoff > 0:
             if backoff > self.settings.max_backoff.total_seconds():
@@ -261,7 +256,7 @@ class StackExchangeConnector(Connector):
                 key,
                 mentions,
                 cursor=self.make_cursor(next_state),
-                usage=self._usage(len(hits)),
+                usage=self.context.usage.take(len(hits)),
                 skipped=len(problems),
                 problems=problems,
             )
@@ -332,14 +327,14 @@ class StackExchangeConnector(Connector):
             yield Page(
                 "refresh",
                 mentions,
-                usage=self._usage(len(items)),
+                usage=self.context.usage.take(len(items)),
                 deleted=[f"{site}:{letter}{i}" for i in ids if i not in items],
                 skipped=len(bad) + len(problems),
                 problems=bad + problems,
             )
             problems = []
         if problems:
-            yield Page("refresh", usage=self._usage(0), skipped=len(problems), problems=problems)
+            yield Page("refresh", usage=self.context.usage.take(), skipped=len(problems), problems=problems)
 
 
 def _explain(exc: HttpStatusError) -> str:

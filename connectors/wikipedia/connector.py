@@ -23,7 +23,7 @@ from connectors.wikipedia.api import WikiApi
 from connectors.wikipedia.scan import Scanner, read_article
 from connectors.wikipedia.settings import WikipediaSettings
 from connectors.wikipedia.stream import LinkStream
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
 from tracker.http import HttpClient
 from tracker.settings import ConnectorSettings, DomainSettings, format_duration
 from tracker.urls import DomainMatcher
@@ -62,9 +62,6 @@ class WikipediaConnector(Connector):
     def close(self) -> None:
         self.http.close()
         self.stream_client.close()
-
-    def take_usage(self, items_read: int = 0) -> Usage:
-        return self.http.take_usage(items_read=items_read)
 
     def mode(self) -> str:
         return "stream" if self.settings.stream else "scan"
@@ -132,7 +129,7 @@ class WikipediaConnector(Connector):
         yield Page(
             "refresh",
             mentions,
-            usage=self.take_usage(len(mentions)),
+            usage=self.context.usage.take(len(mentions)),
             deleted=deleted,
             restored=[m.platform_id for m in mentions],
             skipped=len(problems),

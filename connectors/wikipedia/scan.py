@@ -147,7 +147,7 @@ class Scanner:
             key(wiki),
             work.mentions,
             cursor=self.connector.make_cursor(state),
-            usage=self.connector.take_usage(len(work.mentions)),
+            usage=self.connector.context.usage.take(len(work.mentions)),
             deleted=work.deleted,
             restored=[m.platform_id for m in work.mentions],
             gaps=gaps,

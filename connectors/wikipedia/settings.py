@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 from pydantic import Field, field_validator
 
-from tracker.connector import ConnectorContext, Cursor, FetchRequest, Usage
+from tracker.connector import ConnectorContext, Cursor, FetchRequest
 from tracker.settings import BaseUrl, ConnectorSettings, Duration, parse_base_url
 
 if TYPE_CHECKING:
@@ -85,5 +85,3 @@ class Parts(Protocol):
     def cursor_state(self, request: FetchRequest, source_key: str) -> Mapping[str, Any] | None: ...
 
     def make_cursor(self, state: Mapping[str, Any]) -> Cursor: ...
-
-    def take_usage(self, items_read: int = 0) -> Usage: ...

@@ -193,6 +193,7 @@ class LinkStream:
         elif self.position.at is not None:
             params["since"] = self.position.at.strftime("%Y-%m-%dT%H:%M:%SZ")
         client = self.connector.stream_client
+        self.context.usage.request()  # a raw client (a stream has no total deadline): counted here
         with client.stream("GET", self.settings.stream_url, headers=headers, params=params) as response:
             status = response.status_code
             if status == 429 or status >= 500:
@@ -333,7 +334,7 @@ class LinkStream:
             SOURCE,
             mentions,
             cursor=self.connector.make_cursor(state),
-            usage=self.connector.take_usage(events),
+            usage=self.connector.context.usage.take(events),
             gaps=position.gaps,
             deleted=deleted,
             restored=[m.platform_id for m in mentions],

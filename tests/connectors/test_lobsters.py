@@ -251,8 +251,8 @@ def test_tracker_poll_stores_exactly_the_expected_mentions_and_a_second_poll_add
         encoding="utf-8",
     )
     for _ in range(2):
-        process = TrackerProcess(path, "poll")
-        assert process.wait(timeout=120) == 0, process.output()
+        with TrackerProcess(path, "poll") as process:
+            assert process.wait(timeout=120) == 0, process.output()
         store = Store.open(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
         try:
             assert {m.platform_id for m in store.iter_mentions(include_deleted=True)} == GITHUB

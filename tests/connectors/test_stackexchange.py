@@ -200,6 +200,17 @@ def test_the_quota_is_shown_in_status_and_a_pass_stops_before_it_runs_out(
     assert line.counters_this_month["quota_remaining"] == 299  # one search, nothing new to read
 
 
+def test_the_quota_an_answer_told_a_failed_pass_is_shown_in_status(
+    api: FakeStackExchange, tmp_path: Path
+) -> None:
+    api.quota_remaining = 51  # the search leaves 50
+    api.backoff["search"] = 3600  # and asks for a wait longer than max_backoff: the pass fails right there
+    rig = Rig(tmp_path, api)
+    assert rig.poll().status == "failed"
+    (line,) = status.collect(rig.config, rig.store, rig.clock.now)
+    assert (line.counters_this_month["quota_remaining"], line.counters_this_month["quota_max"]) == (50, 300)
+
+
 def test_a_backoff_is_obeyed_before_the_same_method_is_called_again(
     api: FakeStackExchange, tmp_path: Path
 ) -> None:
@@ -318,8 +329,8 @@ def test_tracker_poll_stores_exactly_the_expected_mentions_and_a_second_poll_add
         encoding="utf-8",
     )
     for _ in range(2):
-        process = TrackerProcess(path, "poll")
-        assert process.wait(timeout=120) == 0, process.output()
+        with TrackerProcess(path, "poll") as process:
+            assert process.wait(timeout=120) == 0, process.output()
         store = Store.open(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
         try:
             assert {m.platform_id for m in store.iter_mentions(include_deleted=True)} == IMGUR

@@ -16,7 +16,10 @@ T = TypeVar("T")
 
 
 class TrackerProcess:
-    """``python -m tracker.cli --config CONFIG ARGS...`` with its output in files."""
+    """``python -m tracker.cli --config CONFIG ARGS...`` with its output in files.
+
+    Use it as a context manager (or call :meth:`stop`): leaving kills the process if it still runs and closes
+    its log, whichever way the test went."""
 
     def __init__(self, config: Path, *args: str, log_name: str = "tracker") -> None:
         self.log = config.parent / f"{log_name}.log"
@@ -28,6 +31,12 @@ class TrackerProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+    def __enter__(self) -> TrackerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     @property
     def pid(self) -> int:

@@ -330,8 +330,9 @@ def event_id(event: dict[str, Any]) -> str:
 class FakeEventStreams:
     """``/v2/stream/page-links-change`` over server-sent events: the ``events`` from the one after
     ``Last-Event-ID`` (else from ``since``), then, when ``live``, an event stamped in the far future and a
-    connection held open with keep-alive comments. ``on_emit`` runs the first time each event is sent (the
-    wiki changes as the stream reports it)."""
+    connection held open, like the live stream: events added later are sent on it as they come, with
+    keep-alive comments between them. ``on_emit`` runs the first time each event is sent (the wiki changes as
+    the stream reports it)."""
 
     PATH = "/v2/stream/page-links-change"
 
@@ -384,15 +385,27 @@ class FakeEventStreams:
         with self._lock:
             self.events.extend(events)
 
-    def _start(self, last_id: str | None, since: str | None) -> list[dict[str, Any]]:
+    def _start(self, last_id: str | None, since: str | None) -> tuple[list[dict[str, Any]], set[int]]:
+        """The events a connection sends first, and the offsets of all events there were when it opened."""
         with self._lock:
             events = sorted(self.events, key=lambda e: e["meta"]["offset"])
+        known = {e["meta"]["offset"] for e in events}
         if last_id:
             offset = max(int(part["offset"]) for part in json.loads(last_id))
-            return [e for e in events if e["meta"]["offset"] > offset]
+            return [e for e in events if e["meta"]["offset"] > offset], known
         if since:
-            return [e for e in events if e["meta"]["dt"] >= since]
-        return events
+            return [e for e in events if e["meta"]["dt"] >= since], known
+        return events, known
+
+    def _added(self, known: set[int]) -> list[dict[str, Any]]:
+        """Events added since a connection opened and not sent on it yet (``known`` is updated)."""
+        with self._lock:
+            added = sorted(
+                (e for e in self.events if e["meta"]["offset"] not in known),
+                key=lambda e: e["meta"]["offset"],
+            )
+        known.update(e["meta"]["offset"] for e in added)
+        return added
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
@@ -423,11 +436,13 @@ class FakeEventStreams:
             if self.malformed:
                 handler.wfile.write(b"<html>Service Temporarily Unavailable</html>")
                 return
-            self._write_events(handler, self._start(headers.get("last-event-id"), query.get("since")))
+            self._write_events(handler, *self._start(headers.get("last-event-id"), query.get("since")))
         except (BrokenPipeError, ConnectionResetError, OSError):
             return  # the client went away
 
-    def _write_events(self, handler: BaseHTTPRequestHandler, events: list[dict[str, Any]]) -> None:
+    def _write_events(
+        self, handler: BaseHTTPRequestHandler, events: list[dict[str, Any]], known: set[int]
+    ) -> None:
         out = handler.wfile
         out.write(b":ok\n\n")
         for sent, event in enumerate(events):
@@ -435,16 +450,7 @@ class FakeEventStreams:
                 return
             if self._stopping.is_set():
                 return
-            with self._lock:
-                first_time = event["meta"]["offset"] not in self.emitted
-                self.emitted.add(event["meta"]["offset"])
-            if first_time and self.on_emit is not None:
-                self.on_emit(event)
-            data = json.dumps(event, separators=(",", ":"))
-            out.write(f"event: message\nid: {event_id(event)}\ndata: {data}\n\n".encode())
-            out.flush()
-            if self.delay:
-                time.sleep(self.delay)
+            self._send(out, event)
         if self.huge:
             out.write(b"event: message\ndata: " + b"x" * (5 * 2**20) + b"\n\n")
         if not self.live:
@@ -454,8 +460,22 @@ class FakeEventStreams:
         out.write(f"event: message\nid: {event_id(future)}\ndata: {json.dumps(future)}\n\n".encode())
         out.flush()
         while not self._stopping.wait(0.2):
+            for event in self._added(known):
+                self._send(out, event)
             out.write(b":\n\n")  # keep-alive; fails once the client has gone
             out.flush()
+
+    def _send(self, out: Any, event: dict[str, Any]) -> None:
+        with self._lock:
+            first_time = event["meta"]["offset"] not in self.emitted
+            self.emitted.add(event["meta"]["offset"])
+        if first_time and self.on_emit is not None:
+            self.on_emit(event)
+        data = json.dumps(event, separators=(",", ":"))
+        out.write(f"event: message\nid: {event_id(event)}\ndata: {data}\n\n".encode())
+        out.flush()
+        if self.delay:
+            time.sleep(self.delay)
 
 
 @dataclass

@@ -67,9 +67,9 @@ def stored(tmp_path: Path) -> dict[str, Any]:
 
 
 def poll(path: Path) -> tuple[int, str]:
-    process = TrackerProcess(path, "poll")
-    code = process.wait(timeout=120)
-    return code, process.output()
+    with TrackerProcess(path, "poll") as process:
+        code = process.wait(timeout=120)
+        return code, process.output()
 
 
 def test_tracker_poll_stores_exactly_the_recorded_citations_and_a_second_poll_adds_none(
@@ -119,13 +119,13 @@ def test_a_stream_killed_at_random_moments_resumes_without_loss_or_duplicates(
     rng = random.Random(20261206)
     kills = 0
     for _ in range(6):
-        process = TrackerProcess(path, "poll", log_name=f"killed-{kills}")
-        time.sleep(rng.uniform(3.0, 6.5))  # a pass starts reading the stream 2.5 to 4 s in
-        if process.process.poll() is not None:
-            break  # it finished before the kill
-        process.signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        kills += 1
+        with TrackerProcess(path, "poll", log_name=f"killed-{kills}") as process:
+            time.sleep(rng.uniform(3.0, 6.5))  # a pass starts reading the stream 2.5 to 4 s in
+            if process.process.poll() is not None:
+                break  # it finished before the kill
+            process.signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            kills += 1
     assert kills >= 3, "the stream ended too soon to be killed mid-way; slow it down"
     resumed = [r for r in busy_stream.stream.requests if "last-event-id" in r["headers"]]
     assert resumed, "no pass resumed from a saved event id"

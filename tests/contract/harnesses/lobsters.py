@@ -26,6 +26,7 @@ class Harness(ConnectorHarness):
         self.server = RecordingServer()
         self.fake = FakeLobsters(self.server)
         self.published: set[str] = set()
+        self.calls = 0  # publish_more calls so far: each call's posts get ids of their own
 
     def start(self) -> None:
         self.server.start()
@@ -44,18 +45,21 @@ class Harness(ConnectorHarness):
         return RECORDED | self.published
 
     def publish_more(self) -> set[str]:
+        self.calls += 1
+        call = self.calls
         template = self.fake.stories["czkgxc"]
         new = set()
         for n, minutes in enumerate((5, 30), start=1):
-            short_id = f"new{n:03d}"
+            short_id = f"new{call:02d}{n}"
             story = later(
-                NOW + timedelta(minutes=minutes), template, short_id, url=f"https://github.com/new/{n}"
+                NOW + timedelta(minutes=minutes), template, short_id, url=f"https://github.com/new/{call}/{n}"
             )
             self.fake.add_story(story)
             new.add(short_id)
-        comment = later(NOW + timedelta(minutes=20), self.fake.comments["qy0l9k"], "newc01")
+        comment_id = f"newc{call:02d}"
+        comment = later(NOW + timedelta(minutes=20), self.fake.comments["qy0l9k"], comment_id)
         self.fake.add_comment(comment)
-        new.add("c_newc01")
+        new.add(f"c_{comment_id}")
         self.published |= new
         return new
 

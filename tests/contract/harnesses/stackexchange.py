@@ -27,6 +27,7 @@ class Harness(ConnectorHarness):
         self.server = RecordingServer()
         self.fake = FakeStackExchange(self.server)
         self.published: set[str] = set()
+        self.calls = 0  # publish_more calls so far: each call's questions get ids of their own
 
     def start(self) -> None:
         self.server.start()
@@ -45,11 +46,12 @@ class Harness(ConnectorHarness):
         return RECORDED | self.published
 
     def publish_more(self) -> set[str]:
+        self.calls += 1
         template = self.fake.questions[60412242]
         new = set()
         for n, minutes in enumerate((5, 30), start=1):
             question = copy.deepcopy(template)
-            question["question_id"] = 70_000_000 + n
+            question["question_id"] = 70_000_000 + 10 * self.calls + n
             question["creation_date"] = int(NOW.timestamp()) + 60 * minutes
             question["link"] = f"https://stackoverflow.com/questions/{question['question_id']}/new"
             self.fake.questions[question["question_id"]] = question
