@@ -45,7 +45,7 @@ class HeldXApi(FakeXApi):
 @pytest.fixture
 def x_api() -> Iterator[HeldXApi]:
     with RecordingServer() as server:
-        api = HeldXApi(server, [recorded_page("twarc-csv__entities_test.json")])
+        api = HeldXApi(server, [recorded_page("twarc-csv__entities_test.jsonl")])
         # 250 posts by one author in the last hours: three pages, newest first (100, 100, 50).
         api.add(synthetic_posts(api.tweets[AUTHOR], 250, start=datetime.now(UTC) - timedelta(hours=5)))
         yield api
