@@ -64,6 +64,7 @@ def normalize_post(data: Mapping[str, Any]) -> Mention:
         author_id=_author_id(data),
         author_handle=_author(data),
         community=_community(data),
+        community_size=_int_or_none(data.get("subreddit_subscribers")),
         title=title,
         text=text,
         thread_id=fullname,

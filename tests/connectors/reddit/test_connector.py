@@ -168,6 +168,8 @@ def test_each_source_is_read_through_its_documented_endpoint(rig: RedditRig, ser
         ("/oauth/r/all/search/", {**search, "limit": "100", "raw_json": "1"}),
         ("/oauth/r/all/search/", {**search, "limit": "100", "raw_json": "1", "after": "t3_5d7or7"}),
         ("/oauth/r/videos+smashbros+The_Donald/comments/", {"limit": "100", "raw_json": "1"}),
+        # comments come without their subreddit's size (posts carry it): one lookup for the three
+        ("/oauth/api/info/", {"sr_name": "smashbros,the_donald,videos", "raw_json": "1"}),
     ]
     assert rig.fake.served[0][-1] == "t3_5d7oqb"  # each `after` is the last item of the page before
     assert all(r.headers["authorization"] == f"bearer {rig.fake.token}" for r in rig.fake.api_requests())
