@@ -8,22 +8,33 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may read as the start of a formula: = + - @ and their full-width look-alikes, which
+# some spreadsheets fold to the ASCII ones.
+FORMULA_STARTERS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Skipped before looking for a starter (" =1+1" runs too); a cell that starts with a tab or CR is guarded
+# whatever follows, as before.
+BLANKS = " \t\r\n"
+GUARDED_FIRST = ("\t", "\r")
 
 MENTION_COLUMNS = (
     "platform", "platform_id", "kind", "permalink", "created_at", "author_handle", "author_name",
     "author_followers", "community", "title", "text", "canonical_url", "domain", "anchor_text", "link_count",
-    "likes", "reposts", "replies", "quotes", "score", "engagement",
+    "likes", "reposts", "replies", "quotes", "score", "engagement", "views", "reach", "value", "url",
 )  # fmt: skip
 # `tracker export` adds the rest of the record after the report's columns.
 EXPORT_EXTRA_COLUMNS = (
-    "views", "lang", "author_id", "thread_id", "parent_id", "first_seen_at", "last_seen_at", "links",
+    "lang", "author_id", "community_size", "thread_id", "parent_id", "first_seen_at", "last_seen_at", "links",
 )  # fmt: skip
+
+
+def needs_guard(text: str) -> bool:
+    """Whether a spreadsheet could run this text cell as a formula."""
+    return text.startswith(GUARDED_FIRST) or text.lstrip(BLANKS).startswith(FORMULA_STARTERS)
 
 
 def guard_cell(value: Any) -> Any:
     """A text cell that a spreadsheet would run as a formula gets a leading ``'``; numbers pass."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and needs_guard(value):
         return "'" + value
     return value
 

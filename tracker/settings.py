@@ -191,6 +191,12 @@ class Config:
         return url
 
     @property
+    def own_domains(self) -> tuple[str, ...]:
+        """The domains that are the user's own (reports, feeds and alerts cover these): every configured one
+        but those with ``role = "competitor"``."""
+        return tuple(d.name for d in self.domains if getattr(d, "role", "own") != "competitor")
+
+    @property
     def enabled_connectors(self) -> dict[str, ConnectorSettings]:
         return {name: settings for name, settings in self.connectors.items() if settings.enabled}
 
