@@ -2,8 +2,8 @@
 empty for unknown, and the formula-injection guard on text cells.
 
 mentions.csv and links.csv are written from one read of the week's (mention, link) rows, newest first, with
-the database formatting each cell (see reports.queries); a big week is cut into time slices that two processes
-share (see reports.slices). The small roll-up files go through tracker.csv_format.write_csv.
+the database formatting each cell (see reports.queries and reports.slices). The small roll-up files go through
+tracker.csv_format.write_csv.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
-from reports import queries
 from reports.queries import Scope
 from reports.rollups import WeekReport, as_records
-from reports.rows import mention_and_link_rows, top_post_rows
+from reports.rows import start_file, top_post_rows
 from tracker.csv_format import MENTION_COLUMNS, csv_lines, write_csv
 from tracker.record import format_utc
 
-LINK_COLUMNS = ("platform", "platform_id", "url", "canonical_url", "domain", "anchor_text", "source")
 TOP_PAGES_COLUMNS = ("canonical_url", "domain", "mentions", "engagement", "platforms", "first_seen")
 PAGES_COLUMNS = (
     "canonical_url", "domain", "mentions", "engagement", "value", "first_linked", "new", "status", "final_url",
@@ -51,26 +49,6 @@ def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return value
-
-
-def start_file(out: IO[str], columns: Sequence[str]) -> None:
-    """The BOM and the header line."""
-    out.write("\ufeff")
-    out.write(csv_lines([columns], len(columns)))
-
-
-def write_mention_files(
-    conn: Connection, mentions_out: IO[str], links_out: IO[str], start: datetime, end: datetime, scope: Scope
-) -> int:
-    """The rows of mentions.csv and links.csv for the mentions created in ``[start, end)`` (no header);
-    returns how many mentions."""
-    written = 0
-    rows = queries.mention_link_rows(conn, conn.dialect.name, start, end, scope)
-    for mentions, links in mention_and_link_rows(rows):
-        mentions_out.write(csv_lines(mentions, len(MENTION_COLUMNS)))
-        links_out.write(csv_lines(links, len(LINK_COLUMNS)))
-        written += len(mentions)
-    return written
 
 
 def write_top_posts(conn: Connection, path: Path, ids: Sequence[int], scope: Scope) -> None:

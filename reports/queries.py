@@ -26,6 +26,7 @@ _FIRST_CHARACTER = {"sqlite": "unicode", "postgresql": "ascii"}  # the code poin
 _STARTERS = ", ".join(str(ord(c)) for c in FORMULA_STARTERS)
 _GUARDED_FIRST = ", ".join(str(ord(c)) for c in (*GUARDED_FIRST, *FORMULA_STARTERS))
 _BLANK_FIRST = ", ".join(str(ord(c)) for c in BLANKS if c not in GUARDED_FIRST)
+_LOWEST_WIDE = min((c for c in FORMULA_STARTERS if ord(c) > 127), key=ord)  # U+FF0B, the full-width plus
 _BLANKS_SQL = {"sqlite": f"char({', '.join(str(ord(c)) for c in BLANKS)})", "postgresql": "E' \\t\\r\\n'"}
 
 
@@ -69,16 +70,30 @@ def _marks(count: int) -> str:
 def _csv_text(expression: str, dialect: str) -> str:
     """A text column as a CSV cell: '' for NULL, prefixed with ' when a spreadsheet would run it as a formula.
 
-    The rule of tracker.csv_format.needs_guard, in SQL, so a million rows need no per-cell Python. The first
-    character alone settles nearly every cell; only a cell that starts with a blank is trimmed to look further.
+    The rule of tracker.csv_format.needs_guard, in SQL, so a million rows need no per-cell Python. On SQLite a
+    byte comparison first lets through text that starts with a letter or most other characters (from "A" to
+    just below the full-width plus sign, the first starter above it); the rest is decided by the first
+    character, and only a cell that starts with a blank is trimmed to look further.
     """
     first = _FIRST_CHARACTER[dialect]
     trimmed = f"{first}(ltrim({expression}, {_BLANKS_SQL[dialect]}))"
-    guarded = (
-        f"CASE WHEN {first}({expression}) IN ({_GUARDED_FIRST}) OR ({first}({expression}) IN ({_BLANK_FIRST}) "
-        f"AND {trimmed} IN ({_STARTERS})) THEN '''' || {expression} ELSE {expression} END"
+    runs = (
+        f"{first}({expression}) IN ({_GUARDED_FIRST}) OR ({first}({expression}) IN ({_BLANK_FIRST}) "
+        f"AND {trimmed} IN ({_STARTERS}))"
     )
-    return f"COALESCE({guarded}, '')"
+    plain = (
+        f"{expression} >= 'A' AND {expression} < '{_LOWEST_WIDE}' THEN {expression} WHEN "
+        if dialect == "sqlite"
+        else ""
+    )
+    quote = "''''"  # a SQL string holding one '
+    return f"COALESCE(CASE WHEN {plain}{runs} THEN {quote} || {expression} ELSE {expression} END, '')"
+
+
+def _csv_plain(expression: str) -> str:
+    """A text column the tracker fills itself (a platform, kind or link source name, an https permalink, a
+    canonical URL, a domain name): none starts like a formula, so only NULL becomes ''."""
+    return f"COALESCE({expression}, '')"
 
 
 def _csv_number(expression: str) -> str:
@@ -93,40 +108,44 @@ def _csv_time(expression: str, dialect: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%SZ', {expression})"
 
 
-def _epoch_seconds(expression: str, dialect: str) -> str:
-    """A stored time as whole seconds since 1970 (cheaper for pandas than parsing text)."""
-    if dialect == "postgresql":
-        return f"CAST(EXTRACT(EPOCH FROM {expression}) AS BIGINT)"
-    return f"CAST(strftime('%s', {expression}) AS INTEGER)"
-
-
 # The per-mention files are written from one read of the week's (mention, link) rows, in this layout; a
-# mention's first row holds its first link in scope (see reports.csv_files.mention_and_link_rows).
+# mention's first row holds its first link in scope (see reports.rows).
 MENTION_HEAD = slice(1, 12)  # platform ... text
 MENTION_TAIL = slice(12, 21)  # likes ... value
+PLATFORM, FOLLOWERS, ENGAGEMENT, REACH = 1, 8, 17, 19
 LINK_URL, LINK_CANONICAL, LINK_DOMAIN, LINK_ANCHOR, LINK_SOURCE = 21, 22, 23, 24, 25
-THREAD = 26  # raw values only: the thread a comment was made in (for the page's "comment on" link)
+# After them, CSV cells come with raw values the figures need (reports.partials) ...
+AUTHOR_KEY, COMMUNITY, LINK_ANCHOR_TEXT = 26, 27, 28
+CREATED = 5  # the CSV cell: ISO 8601 UTC with a Z
+# ... and raw values with the thread a comment was made in (for the page's "comment on" link).
+THREAD = 26
 
 
 def mention_link_select(dialect: str, *, for_csv: bool) -> str:
     """One row per (mention, link): the mention's id, the mention columns and the link's, as CSV cells (all
-    text) or raw values (see the layout above)."""
+    text, then the raw extras) or raw values (then the thread id); see the layout above."""
 
     def text(expression: str) -> str:
         return _csv_text(expression, dialect) if for_csv else expression
+
+    def ours(expression: str) -> str:
+        return _csv_plain(expression) if for_csv else expression
 
     def number(expression: str) -> str:
         return _csv_number(expression) if for_csv else expression
 
     columns = [
-        "m.id", text("m.platform"), text("m.platform_id"), text("m.kind"), text("m.permalink"),
+        "m.id", ours("m.platform"), text("m.platform_id"), ours("m.kind"), ours("m.permalink"),
         _csv_time("m.created_at", dialect) if for_csv else "m.created_at",
         text("m.author_handle"), text("m.author_name"), number("m.author_followers"), text("m.community"),
         text("m.title"), text("m.text"),
         *(number(f"m.{metric}") for metric in ("likes", "reposts", "replies", "quotes", "score", "engagement",
                                                 "views", "reach", "value")),
-        text("l.url"), text("l.canonical_url"), text("l.domain"), text("l.anchor_text"), text("l.source"),
-        *(() if for_csv else ("m.thread_id",)),
+        text("l.url"), ours("l.canonical_url"), ours("l.domain"), text("l.anchor_text"), ours("l.source"),
+        *(
+            ("COALESCE(m.author_id, m.author_handle)", "m.community", "l.anchor_text")
+            if for_csv else ("m.thread_id",)
+        ),
     ]  # fmt: skip
     return f"SELECT {', '.join(columns)} FROM mentions m JOIN links l ON l.mention_id = m.id"
 
@@ -145,48 +164,6 @@ def _rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> li
     rows = driver.rows(sql, _bind(driver, params))
     driver.cursor.close()
     return rows
-
-
-def frame(
-    conn: Connection, dialect: str, sql: str, params: Sequence[Any], columns: Sequence[str]
-) -> pd.DataFrame:
-    return pd.DataFrame.from_records(_rows(conn, dialect, sql, params), columns=list(columns))
-
-
-def week_mentions(conn: Connection, dialect: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """The week's live mentions with what the roll-ups need; an author is the platform's author id, else the
-    handle (``author_key``). Mentions out of scope are dropped by the caller, from the links it keeps."""
-    sql = (
-        f"SELECT m.id, m.platform, {_epoch_seconds('m.created_at', dialect)}, COALESCE(m.author_id, m.author_handle), "
-        f"m.author_followers, m.community, m.engagement, m.reach FROM mentions m WHERE {_LIVE_IN_WEEK}"
-    )
-    columns = (
-        "id",
-        "platform",
-        "created_at",
-        "author_key",
-        "author_followers",
-        "community",
-        "engagement",
-        "reach",
-    )
-    result = frame(conn, dialect, sql, (start, end), columns)
-    result["created_at"] = pd.to_datetime(result["created_at"].astype("int64"), unit="s", utc=True)
-    for column in ("engagement", "author_followers", "reach"):
-        result[column] = result[column].astype("Int64")
-    return result
-
-
-def week_links(conn: Connection, dialect: str, start: datetime, end: datetime, scope: Scope) -> pd.DataFrame:
-    """The week's links in scope: each post's links once per page (a post linking a page twice counts once)."""
-    condition, params = scope.links()
-    sql = (
-        "SELECT l.mention_id, l.canonical_url, l.domain, l.anchor_text FROM links l JOIN mentions m ON m.id = l.mention_id "
-        f"WHERE {_LIVE_IN_WEEK}{condition}"
-    )
-    return frame(
-        conn, dialect, sql, (start, end, *params), ("mention_id", "canonical_url", "domain", "anchor_text")
-    )
 
 
 def count_in_week(conn: Connection, dialect: str, start: datetime, end: datetime) -> int:

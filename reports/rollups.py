@@ -1,9 +1,7 @@
-"""The week's figures, computed with pandas from the store (figures as known at report time).
-
-Only the columns a roll-up needs are read; the per-mention files (mentions.csv, links.csv) are streamed
-straight from SQL by :mod:`reports.csv_files`, so a week of a million mentions fits in memory. "First
-linked" and "new author" come from tables the page writer keeps (``pages``, ``author_firsts``), so their cost
-follows the week, not the history.
+"""A week's report from its figures (as known at report time): the figures gathered by the one read of the
+week (:mod:`reports.slices`, :mod:`reports.partials`), the previous week's counted in SQL, and what the store
+keeps about the past. "First linked" and "new author" come from tables the page writer keeps (``pages``,
+``author_firsts``), so their cost follows the week, not the history.
 """
 
 from __future__ import annotations
@@ -17,14 +15,15 @@ import pandas as pd
 
 from reports import queries
 from reports.coverage import CoverageItem, coverage
+from reports.partials import Partials
 from reports.queries import Scope
 from reports.rows import top_post_rows
+from reports.slices import Pass, read_alone
 from tracker.csv_format import MENTION_COLUMNS
 from tracker.periods import IsoWeek
 from tracker.store import Store
 
 NEW_COMMUNITY_WEEKS = 12
-TOP_POSTS = 50
 HEADLINE_METRICS = ("mentions", "pages_linked", "authors", "communities", "engagement", "reach")
 PAGE_COLUMNS = [
     "canonical_url",
@@ -131,75 +130,66 @@ class WeekReport:
         return int(self.communities["new"].sum()) if len(self.communities) else 0
 
 
-def count_week(frame: pd.DataFrame, link_frame: pd.DataFrame) -> dict[str, int]:
-    """The summary's figures from a week's frames: the rules of :func:`reports.queries.week_counts` (which
-    counts the previous week in SQL), so both weeks are counted alike."""
+def count_week(figures: Partials) -> dict[str, int]:
+    """The summary's figures from a week's merged figures: the rules of :func:`reports.queries.week_counts`
+    (which counts the previous week in SQL), so both weeks are counted alike. An author (the platform's author
+    id, else the handle) and a community belong to one platform, a page to one domain."""
+    platforms = figures.platforms
     counts = {
-        "mentions": len(frame),
-        "pages_linked": 0,
-        "authors": 0,
-        "communities": 0,
-        "engagement": int(frame["engagement"].sum()),
-        "reach": int(frame["reach"].sum()),
+        "mentions": int(platforms["mentions"].sum()),
+        "pages_linked": len(figures.pages),
+        "authors": len(figures.authors),
+        "communities": len(figures.communities),
+        "engagement": int(platforms["engagement"].sum()),
+        "reach": int(platforms["reach"].sum()),
     }
-    if len(frame):
-        by_platform = frame.groupby("platform", observed=True)
-        counts["authors"] = int(by_platform["author_key"].nunique().sum())
-        counts["communities"] = int(by_platform["community"].nunique().sum())
-        counts.update({f"mentions:{p}": int(n) for p, n in by_platform.size().items()})
-    if len(link_frame):
-        by_domain = link_frame.groupby("domain", observed=True)
-        counts["pages_linked"] = int(by_domain["canonical_url"].nunique().sum())
-        counts.update({f"mentions:{d}": int(n) for d, n in by_domain["mention_id"].nunique().items()})
+    counts.update({f"mentions:{p}": int(n) for p, n in platforms["mentions"].items() if n})
+    counts.update({f"mentions:{d}": int(n) for d, n in figures.domains["mentions"].items() if n})
     return counts
 
 
-def _daily(frame: pd.DataFrame, week: IsoWeek, timezone: str) -> pd.DataFrame:
+def _daily(figures: Partials, week: IsoWeek) -> pd.DataFrame:
+    """Mentions per local day and platform, every day of the week for every platform seen."""
     days = [day.isoformat() for day in week.days()]
-    if not len(frame):
+    counts = figures.daily[figures.daily > 0] if len(figures.daily) else figures.daily
+    if not len(counts):
         return pd.DataFrame(columns=["date", "platform", "mentions"])
-    local_midnight = frame["created_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    counts = frame.assign(date=local_midnight).groupby(["date", "platform"], observed=True).size()
-    counts.index = counts.index.set_levels(counts.index.levels[0].strftime("%Y-%m-%d"), level="date")
-    platforms = sorted(frame["platform"].unique())
+    counts = counts.copy()
+    counts.index = counts.index.set_levels([level.astype(str) for level in counts.index.levels])
+    platforms = sorted(counts.index.get_level_values("platform").unique())
     grid = pd.MultiIndex.from_product([days, platforms], names=["date", "platform"])
-    return counts.reindex(grid, fill_value=0).rename("mentions").reset_index()
+    return (
+        counts.groupby(level=["date", "platform"])
+        .sum()
+        .reindex(grid, fill_value=0)
+        .rename("mentions")
+        .reset_index()
+    )
 
 
-def _top_pages(
-    frame: pd.DataFrame, link_frame: pd.DataFrame, first: Mapping[str, Any], start: datetime
-) -> pd.DataFrame:
+def _top_pages(figures: Partials, first: Mapping[str, Any], start: datetime) -> pd.DataFrame:
     """Pages by mentions, with engagement, platforms, when each was first linked (``first``, from the pages
     table) and whether that was this week."""
-    if not len(link_frame):
+    if not len(figures.pages):
         return pd.DataFrame(columns=PAGE_COLUMNS)
-    joined = link_frame.drop_duplicates(["mention_id", "canonical_url"]).merge(
-        frame[["id", "platform", "engagement", "created_at"]], left_on="mention_id", right_on="id"
-    )
-    joined["engagement"] = joined["engagement"].fillna(0)
-    grouped = joined.groupby("canonical_url", observed=True).agg(
-        domain=("domain", "first"),
-        mentions=("mention_id", "size"),
-        engagement=("engagement", "sum"),
-        first_seen=("created_at", "min"),
-    )
-    platforms = joined[["canonical_url", "platform"]].drop_duplicates().astype(str).sort_values("platform")
-    grouped["platforms"] = platforms.groupby("canonical_url")["platform"].agg(", ".join)
-    known = pd.Series(first, dtype="datetime64[us, UTC]").reindex(grouped.index)
-    grouped["first_seen"] = known.where(known.notna(), grouped["first_seen"])
-    grouped["new"] = grouped["first_seen"] >= pd.Timestamp(start)
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped["value"] = None  # link value comes with its own rating; the column keeps its place
+    grouped = figures.pages.copy()
     grouped.index = grouped.index.astype(str)
-    grouped = grouped.reset_index().sort_values(
-        ["mentions", "engagement", "canonical_url"], ascending=[False, False, True]
-    )
+    names = figures.page_platforms.astype(str).sort_values("platform")
+    grouped["platforms"] = names.groupby("canonical_url")["platform"].agg(", ".join)
+    known = pd.Series(first, dtype="datetime64[us, UTC]").reindex(grouped.index)
+    grouped["first_seen"] = known.where(known.notna(), grouped["first_at"])
+    grouped["new"] = grouped["first_seen"] >= pd.Timestamp(start)
+    grouped["engagement"] = grouped["engagement"].astype("int64")
+    grouped["mentions"] = grouped["mentions"].astype("int64")
     grouped["domain"] = grouped["domain"].astype(str)
+    grouped["value"] = None  # link value comes with its own rating; the column keeps its place
+    grouped = grouped.rename_axis("canonical_url").reset_index()
+    grouped = grouped.sort_values(["mentions", "engagement", "canonical_url"], ascending=[False, False, True])
     return grouped[PAGE_COLUMNS].reset_index(drop=True)
 
 
 def _top_authors(
-    frame: pd.DataFrame, names: Callable[[list[int]], Mapping[int, tuple[str | None, str | None]]],
+    figures: Partials, names: Callable[[list[int]], Mapping[int, tuple[str | None, str | None]]],
     new: set[tuple[str, str]],
 ) -> pd.DataFrame:  # fmt: skip
     """Authors by mentions; the handle and name of each author's latest mention win."""
@@ -212,48 +202,38 @@ def _top_authors(
         "engagement",
         "new",
     ]
-    known = frame.dropna(subset=["author_key"])
-    if not len(known):
+    if not len(figures.authors):
         return pd.DataFrame(columns=columns)
-    ordered = known.sort_values(["created_at", "id"]).assign(engagement=known["engagement"].fillna(0))
-    grouped = ordered.groupby(["platform", "author_key"], observed=True).agg(
-        latest=("id", "last"),
-        author_followers=("author_followers", "max"),
-        mentions=("id", "size"),
-        engagement=("engagement", "sum"),
-    )
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped = grouped.reset_index()
+    grouped = figures.authors.reset_index()
     grouped["platform"] = grouped["platform"].astype(str)
     grouped["author_key"] = grouped["author_key"].astype(str)
-    handles = names([int(i) for i in grouped["latest"]])
-    grouped["author_handle"] = [handles.get(int(i), (None, None))[0] for i in grouped["latest"]]
-    grouped["author_name"] = [handles.get(int(i), (None, None))[1] for i in grouped["latest"]]
+    latest = [int(i) for i in grouped["latest_id"]]
+    handles = names(latest)
+    grouped["author_handle"] = [handles.get(i, (None, None))[0] for i in latest]
+    grouped["author_name"] = [handles.get(i, (None, None))[1] for i in latest]
     grouped["new"] = [(p, k) in new for p, k in zip(grouped["platform"], grouped["author_key"], strict=True)]
+    grouped["author_followers"] = grouped["followers"].astype("Int64")
+    for column in ("mentions", "engagement"):
+        grouped[column] = grouped[column].astype("int64")
     grouped = grouped.sort_values(
         ["mentions", "engagement", "author_followers"], ascending=[False, False, False], na_position="last"
     )
-    grouped["author_followers"] = grouped["author_followers"].astype("Int64")
     return grouped[columns].reset_index(drop=True)
 
 
 def _communities(
-    frame: pd.DataFrame, active: Callable[[list[tuple[str, str]]], set[tuple[str, str]]]
+    figures: Partials, active: Callable[[list[tuple[str, str]]], set[tuple[str, str]]]
 ) -> pd.DataFrame:
     """Communities by mentions; ``new``: none of the 12 weeks before had a mention from it (``active`` says
     which had)."""
     columns = ["platform", "community", "mentions", "engagement", "new"]
-    present = frame.dropna(subset=["community"])
-    if not len(present):
+    if not len(figures.communities):
         return pd.DataFrame(columns=columns)
-    present = present.assign(engagement=present["engagement"].fillna(0))
-    grouped = present.groupby(["platform", "community"], observed=True).agg(
-        mentions=("id", "size"), engagement=("engagement", "sum")
-    )
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped = grouped.reset_index()
+    grouped = figures.communities.reset_index()
     for column in ("platform", "community"):
         grouped[column] = grouped[column].astype(str)
+    for column in ("mentions", "engagement"):
+        grouped[column] = grouped[column].astype("int64")
     pairs = list(zip(grouped["platform"], grouped["community"], strict=True))
     seen_before = active(pairs)
     grouped["new"] = [pair not in seen_before for pair in pairs]
@@ -261,44 +241,34 @@ def _communities(
     return grouped[columns].reset_index(drop=True)
 
 
-def _anchors(link_frame: pd.DataFrame) -> pd.DataFrame:
-    texts = link_frame["anchor_text"].dropna() if len(link_frame) else pd.Series(dtype=object)
-    texts = texts.astype(str)
-    texts = texts[texts.str.strip() != ""]
-    if not len(texts):
+def _anchors(figures: Partials) -> pd.DataFrame:
+    if not len(figures.anchors):
         return pd.DataFrame(columns=["anchor_text", "links"])
-    counts = texts.value_counts().head(30)
-    return pd.DataFrame({"anchor_text": counts.index, "links": counts.to_numpy()})
+    counts = figures.anchors.rename("links").rename_axis("anchor_text").reset_index()
+    counts["anchor_text"] = counts["anchor_text"].astype(str)
+    counts = counts.sort_values(["links", "anchor_text"], ascending=[False, True]).head(30)
+    return counts.reset_index(drop=True)
 
 
-def top_post_ids(frame: pd.DataFrame) -> list[int]:
-    """The week's highest by engagement (unknown last), newest first among equals."""
-    if not len(frame):
-        return []
-    rank = frame["engagement"].fillna(-1).astype("int64")
-    candidates = frame.loc[rank.nlargest(TOP_POSTS, keep="all").index].assign(rank=rank)
-    ranked = candidates.sort_values(["rank", "created_at", "id"], ascending=[False, False, False])
-    return [int(i) for i in ranked["id"].head(TOP_POSTS)]
-
-
-def _sections(
-    domains: list[str], frame: pd.DataFrame, link_frame: pd.DataFrame, pages: pd.DataFrame
-) -> list[DomainSection]:
+def _sections(domains: list[str], figures: Partials, pages: pd.DataFrame) -> list[DomainSection]:
     """One section per own domain (only when there are several)."""
     if len(domains) < 2:
         return []
     sections = []
-    indexed = frame.set_index("id")
+    totals = figures.domains
+    totals.index = totals.index.astype(str)
     for domain in domains:
-        ids = link_frame.loc[link_frame["domain"] == domain, "mention_id"].unique() if len(link_frame) else []
-        linking = indexed.loc[indexed.index.intersection(ids)]
         own_pages = pages[pages["domain"] == domain] if len(pages) else pages
+        known = domain in totals.index
         section = DomainSection(
-            domain=domain, mentions=len(linking), pages_linked=len(own_pages),
+            domain=domain,
+            mentions=int(totals.at[domain, "mentions"]) if known else 0,
+            pages_linked=len(own_pages),
             new_pages=int(own_pages["new"].sum()) if len(own_pages) else 0,
-            engagement=int(linking["engagement"].sum()), reach=int(linking["reach"].sum()),
+            engagement=int(totals.at[domain, "engagement"]) if known else 0,
+            reach=int(totals.at[domain, "reach"]) if known else 0,
             top_pages=own_pages.head(10),
-        )  # fmt: skip
+        )
         sections.append(section)
     return sections
 
@@ -306,13 +276,15 @@ def _sections(
 def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], platforms: dict[str, str],
           now: datetime, idle_after: Mapping[str, timedelta] | None = None,
           intervals: Mapping[str, timedelta] | None = None, scope: Scope | None = None,
+          figures: Partials | None = None,
           previous_counts: Callable[[], dict[str, int]] | None = None) -> WeekReport:  # fmt: skip
     """Compute a week's report and the previous week's figures to compare with.
 
     ``domains`` are the own domains the report covers. ``platforms`` maps each configured connector to its
     platform (to tell which comparisons a connector's coverage gap makes unreliable); ``idle_after`` and
     ``intervals`` are passed to :func:`reports.coverage.coverage`. ``scope`` is ``domains``' (computed when not
-    given); ``previous_counts``, when given, supplies the previous week's figures (another process may count
+    given). ``figures`` are the week's, gathered by the pass that wrote the per-mention files (read here
+    when not given); ``previous_counts``, when given, supplies the previous week's (another process may count
     them meanwhile).
     """
     start, end = week.bounds(timezone)
@@ -320,17 +292,13 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
     dialect = store.dialect
     with store.read() as conn:
         scope = scope or Scope.of(conn, dialect, domains)
-        frame = queries.week_mentions(conn, dialect, start, end)
-        link_frame = queries.week_links(conn, dialect, start, end, scope)
-        if scope.filtered:
-            frame = frame[frame["id"].isin(link_frame["mention_id"].unique())].reset_index(drop=True)
-        for column in ("platform", "author_key", "community"):
-            frame[column] = frame[column].astype("category")
-        this_counts = count_week(frame, link_frame)
-        pages_linked = link_frame["canonical_url"].unique().tolist() if len(link_frame) else []
-        first = queries.first_linked(conn, dialect, [str(url) for url in pages_linked])
+    if figures is None:
+        figures = read_alone(store, Pass(start, end, scope, timezone, None, count=1))
+    this_counts = count_week(figures)
+    with store.read() as conn:
+        first = queries.first_linked(conn, dialect, [str(url) for url in figures.pages.index])
         new_authors = queries.first_mentions_in(conn, dialect, start, end)
-        top_ids = top_post_ids(frame)
+        top_ids = [int(i) for i in figures.top["id"]]
         top_posts = _post_frame(top_ids, top_post_rows(conn, top_ids, scope, for_csv=False))
         since = start - timedelta(weeks=NEW_COMMUNITY_WEEKS)
 
@@ -340,8 +308,8 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         def active(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
             return queries.active_communities(conn, dialect, pairs, since, start)
 
-        top_authors = _top_authors(frame, names, new_authors)
-        communities = _communities(frame, active)
+        top_authors = _top_authors(figures, names, new_authors)
+        communities = _communities(figures, active)
         this_coverage = coverage(conn, start, min(end, now), idle_after, intervals)
         previous_coverage = coverage(conn, previous_start, previous_end, idle_after, intervals)
         tracking_since = store.first_run_at()
@@ -349,7 +317,7 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
             previous = queries.week_counts(conn, dialect, previous_start, previous_end, scope)
     if previous_counts is not None:
         previous = previous_counts()
-    top_pages = _top_pages(frame, link_frame, first, start)
+    top_pages = _top_pages(figures, first, start)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     partial = tracking_since is not None and previous_start < tracking_since < start
     unreliable_all = bool(this_coverage or previous_coverage or partial)
@@ -375,14 +343,14 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         end=end,
         generated_at=now,
         summary=summary,
-        daily=_daily(frame, week, timezone),
+        daily=_daily(figures, week),
         top_pages=top_pages,
         top_posts=top_posts,
         top_authors=top_authors,
         communities=communities,
-        anchors=_anchors(link_frame),
+        anchors=_anchors(figures),
         domains=domains,
-        sections=_sections(domains, frame, link_frame, top_pages),
+        sections=_sections(domains, figures, top_pages),
         coverage=this_coverage,
         previous_coverage=previous_coverage,
         tracking_since=tracking_since,

@@ -1,11 +1,12 @@
 """mentions.csv and links.csv rows from the (mention, link) rows of :func:`reports.queries.mention_link_select`:
-a mention's row carries its first link in scope and how many it has; a link's row its mention's platform and
-id."""
+a mention's row carries its first link in scope and how many links it has there; a link's row its mention's
+platform and id."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from sqlalchemy import Connection
 
@@ -14,36 +15,71 @@ from reports.queries import (
     LINK_ANCHOR,
     LINK_CANONICAL,
     LINK_DOMAIN,
-    LINK_SOURCE,
     LINK_URL,
     MENTION_HEAD,
     MENTION_TAIL,
     THREAD,
     Scope,
 )
+from tracker.csv_format import csv_lines
+
+LINK_COLUMNS = ("platform", "platform_id", "url", "canonical_url", "domain", "anchor_text", "source")
 
 
-def mention_and_link_rows(
-    chunks: Iterable[Sequence[Sequence[str]]],
-) -> Iterator[tuple[list[tuple[str, ...]], list[tuple[str, ...]]]]:
-    """mentions.csv and links.csv rows from (mention, link) rows in the layout of
-    :func:`reports.queries.mention_link_select`, chunk by chunk: a mention's row carries its first link and
-    how many it has (in scope); a link's row its mention's platform and id."""
-    current: Sequence[str] | None = None
-    count = 0
+def start_file(out: IO[str], columns: Sequence[str]) -> None:
+    """The BOM and the header line of a CSV file."""
+    out.write("\ufeff")
+    out.write(csv_lines([columns], len(columns)))
+
+
+@dataclass
+class Group:
+    """Complete mentions' rows: their mentions.csv and links.csv rows, each mention's first (mention, link)
+    row and all of them."""
+
+    mentions: list[tuple[str, ...]]
+    links: list[tuple[str, ...]]
+    firsts: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
+
+
+def grouped(chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[Group]:
+    """(mention, link) rows in the layout of :func:`reports.queries.mention_link_select`, chunk by chunk, as
+    groups of whole mentions (a mention whose links run into the next chunk waits for it)."""
+    carry: list[Sequence[Any]] = []
     for chunk in chunks:
-        mentions: list[tuple[str, ...]] = []
-        links = []
-        for row in chunk:
-            if current is None or row[0] != current[0]:
-                if current is not None:
-                    mentions.append(_mention_row(current, str(count)))
-                current, count = row, 0
-            count += 1
-            links.append((row[1], row[2], *row[LINK_URL : LINK_SOURCE + 1]))
-        yield mentions, links
-    if current is not None:
-        yield [_mention_row(current, str(count))], []
+        rows = [*carry, *chunk] if carry else chunk
+        if not rows:
+            continue
+        cut = len(rows) - 1
+        while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
+            cut -= 1
+        carry = list(rows[cut:])
+        if cut:
+            yield _group(rows[:cut])
+    if carry:
+        yield _group(carry)
+
+
+def _group(rows: Sequence[Sequence[Any]]) -> Group:
+    mentions: list[tuple[str, ...]] = []
+    links: list[tuple[str, ...]] = []
+    firsts = []
+    first: Sequence[Any] | None = None
+    count = 0
+    for row in rows:
+        if first is None or row[0] != first[0]:
+            if first is not None:
+                mentions.append(_mention_row(first, str(count)))
+            first, count = row, 0
+            firsts.append(row)
+        count += 1
+        links.append(
+            (row[1], row[2], row[21], row[22], row[23], row[24], row[25])
+        )  # LINK_URL ... LINK_SOURCE
+    if first is not None:
+        mentions.append(_mention_row(first, str(count)))
+    return Group(mentions, links, firsts, rows)
 
 
 def _mention_row(first: Sequence[Any], link_count: int | str) -> tuple[Any, ...]:

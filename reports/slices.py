@@ -1,10 +1,10 @@
-"""mentions.csv and links.csv of a big week, written by two processes at once.
+"""One read of the week: mentions.csv and links.csv written, and the figures gathered, from the same rows.
 
-The week is cut into time slices; a second process (spawned: a clean interpreter, its own database connection)
-first counts the previous week's figures for the summary, then writes slices one after another, each into part
-files of its own. The report's process joins in once its roll-ups are done, taking whichever slice is next, so
-on two cores both stay busy to the end. The parts are then joined in order, newest first. Each slice is read in
-its own transaction, as the two files always were.
+The week is cut into time slices, each read in its own transaction (as the two files always were). In a big
+week a second process (spawned: a clean interpreter, its own database connection) first counts the previous
+week's figures for the summary, then takes slices one after another while the report's process takes them
+too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows go into
+part files of its own; the parts are joined in order, newest first, and the slices' figures merged.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import multiprocessing
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from reports import csv_files, queries
+from reports import partials, queries
+from reports.partials import Gatherer, Partials
 from reports.queries import Scope
-from tracker.csv_format import MENTION_COLUMNS
+from reports.rows import LINK_COLUMNS, grouped, start_file
+from tracker.csv_format import MENTION_COLUMNS, csv_lines
 from tracker.errors import TrackerError
 from tracker.store import Store
 
@@ -35,33 +37,66 @@ def _part(folder: Path, kind: str, index: int) -> Path:
     return folder / f".part-{kind}-{index:03d}.csv"
 
 
-def write_slice(
-    store: Store, folder: Path, index: int, bounds: tuple[datetime, datetime], scope: Scope
-) -> None:
-    """Slice ``index``'s rows of both files, into its part files."""
-    with (
-        store.read() as conn,
-        _part(folder, "mentions", index).open("w", encoding="utf-8", newline="") as mentions_out,
-        _part(folder, "links", index).open("w", encoding="utf-8", newline="") as links_out,
-    ):
-        csv_files.write_mention_files(conn, mentions_out, links_out, *bounds, scope)
+def read_slice(
+    store: Store, bounds: tuple[datetime, datetime], scope: Scope, gatherer: Gatherer,
+    files: tuple[IO[str], IO[str]] | None,
+) -> None:  # fmt: skip
+    """Gather a slice's figures, and write its rows of mentions.csv and links.csv to ``files`` (when given)."""
+    with store.read() as conn:
+        for group in grouped(queries.mention_link_rows(conn, store.dialect, *bounds, scope)):
+            if files is not None:
+                files[0].write(csv_lines(group.mentions, len(MENTION_COLUMNS)))
+                files[1].write(csv_lines(group.links, len(LINK_COLUMNS)))
+            gatherer.add(group.firsts, group.rows)
 
 
-def join_parts(folder: Path, count: int) -> None:
-    """mentions.csv and links.csv from the parts, in slice order; the parts are removed."""
-    for kind, columns in (("mentions", MENTION_COLUMNS), ("links", csv_files.LINK_COLUMNS)):
-        with (folder / f"{kind}.csv").open("w", encoding="utf-8", newline="") as out:
-            csv_files.start_file(out, columns)
-        with (folder / f"{kind}.csv").open("ab") as out:
-            for index in range(count):
-                part = _part(folder, kind, index)
-                with part.open("rb") as source:
-                    shutil.copyfileobj(source, out, 1 << 22)
-                part.unlink()
+class Pass:
+    """The slices of one week, read by one or two processes."""
+
+    def __init__(
+        self, start: datetime, end: datetime, scope: Scope, timezone: str, folder: Path | None, count: int = SLICES
+    ) -> None:  # fmt: skip
+        self.bounds = slice_bounds(start, end, count)
+        self.scope, self.timezone, self.folder = scope, timezone, folder
+
+    def read(self, store: Store, index: int, gatherer: Gatherer) -> None:
+        if self.folder is None:
+            read_slice(store, self.bounds[index], self.scope, gatherer, None)
+            return
+        with (
+            _part(self.folder, "mentions", index).open("w", encoding="utf-8", newline="") as mentions_out,
+            _part(self.folder, "links", index).open("w", encoding="utf-8", newline="") as links_out,
+        ):
+            read_slice(store, self.bounds[index], self.scope, gatherer, (mentions_out, links_out))
+
+    def read_all(self, store: Store, slices: Slices | None = None) -> Partials:
+        """Every slice not taken yet (all of them without a shared ``slices``), and their figures."""
+        gatherer = Gatherer(self.timezone)
+        if slices is None:
+            for index in range(len(self.bounds)):
+                self.read(store, index, gatherer)
+        else:
+            while (taken := slices.take()) is not None:
+                self.read(store, taken, gatherer)
+        return gatherer.figures()
+
+    def join(self) -> None:
+        """mentions.csv and links.csv from the parts, in slice order; the parts are removed."""
+        if self.folder is None:
+            return
+        for kind, columns in (("mentions", MENTION_COLUMNS), ("links", LINK_COLUMNS)):
+            with (self.folder / f"{kind}.csv").open("w", encoding="utf-8", newline="") as out:
+                start_file(out, columns)
+            with (self.folder / f"{kind}.csv").open("ab") as out:
+                for index in range(len(self.bounds)):
+                    part = _part(self.folder, kind, index)
+                    with part.open("rb") as source:
+                        shutil.copyfileobj(source, out, 1 << 22)
+                    part.unlink()
 
 
 class Slices:
-    """The slices still to write, shared by the processes (a counter in shared memory)."""
+    """The slices still to read, shared by the processes (a counter in shared memory)."""
 
     def __init__(self, context: Any, count: int) -> None:
         self.count = count
@@ -76,58 +111,57 @@ class Slices:
             return index
 
 
-def write_all(
-    store: Store, folder: Path, bounds: list[tuple[datetime, datetime]], scope: Scope, slices: Slices | None
-) -> None:
-    """Write every slice not taken yet (all of them without a shared ``slices``)."""
-    if slices is None:
-        for index, span in enumerate(bounds):
-            write_slice(store, folder, index, span, scope)
-        return
-    while (taken := slices.take()) is not None:
-        write_slice(store, folder, taken, bounds[taken], scope)
+def read_alone(store: Store, week_pass: Pass) -> Partials:
+    """The whole pass by this process (a small week)."""
+    found = week_pass.read_all(store)
+    week_pass.join()
+    return found
 
 
 def _in_child(
-    database_url: str, folder: str, bounds: list[tuple[datetime, datetime]], scope: Scope, slices: Slices,
-    previous: tuple[datetime, datetime] | None, answer: Any,
-) -> None:  # fmt: skip
+    database_url: str,
+    week_pass: Pass,
+    slices: Slices,
+    previous: tuple[datetime, datetime] | None,
+    answer: Any,
+) -> None:
     """The second process: the previous week's counts (sent at once), then slices until none are left; then
-    None, or the error as one line."""
+    their figures, or the error as one line."""
     try:
         store = Store.open(database_url, migrate=False)
         try:
             if previous is not None:
                 with store.read() as conn:
-                    answer.send(queries.week_counts(conn, store.dialect, *previous, scope))
-            write_all(store, Path(folder), bounds, scope, slices)
+                    answer.send(queries.week_counts(conn, store.dialect, *previous, week_pass.scope))
+            found = week_pass.read_all(store, slices)
         finally:
             store.close()
     except BaseException as exc:  # reported by the parent, as its own failure
         answer.send(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     else:
-        answer.send(None)
+        answer.send(found)
     finally:
         answer.close()
 
 
 class Helper:
-    """The second process and the slices both take from."""
+    """The second process, sharing a week's pass."""
 
     def __init__(
-        self, store: Store, folder: Path, start: datetime, end: datetime, scope: Scope,
-        previous: tuple[datetime, datetime] | None, *, database_url: str | None = None,
+        self, store: Store, week_pass: Pass, previous: tuple[datetime, datetime] | None, *,
+        database_url: str | None = None,
     ) -> None:  # fmt: skip
         context = multiprocessing.get_context("spawn")
-        self.store, self.folder, self.scope = store, folder, scope
-        self.bounds = slice_bounds(start, end, SLICES)
-        self.slices = Slices(context, SLICES)
+        self.store, self.week_pass = store, week_pass
+        self.slices = Slices(context, len(week_pass.bounds))
         self._answer, send = context.Pipe(duplex=False)
         url = database_url or store.engine.url.render_as_string(hide_password=False)
         self._process = context.Process(
-            target=_in_child, args=(url, str(folder), self.bounds, scope, self.slices, previous, send),
-            name="report-files", daemon=True,
-        )  # fmt: skip
+            target=_in_child,
+            args=(url, week_pass, self.slices, previous, send),
+            name="report-files",
+            daemon=True,
+        )
         self._process.start()
         send.close()
         self._counts: dict[str, int] | None = None
@@ -148,16 +182,17 @@ class Helper:
             self._counts = answer
         return self._counts
 
-    def finish(self) -> None:
-        """Write the slices left, wait for the second process, and join the parts."""
-        write_all(self.store, self.folder, self.bounds, self.scope, self.slices)
-        if self._previous and self._counts is None:
+    def run(self) -> Partials:
+        """Read slices alongside the second process until none are left; join the files; the week's figures."""
+        found = self.week_pass.read_all(self.store, self.slices)
+        if self._previous:
             self.previous_counts()
-        outcome = self._receive()
+        theirs = self._receive()
         self._process.join()
-        if outcome is not None:
-            self._fail(outcome)
-        join_parts(self.folder, SLICES)
+        if not isinstance(theirs, Partials):
+            self._fail(theirs)
+        self.week_pass.join()
+        return partials.merge([found, theirs])
 
     def _fail(self, outcome: Any) -> None:
         self.cancel()
@@ -167,9 +202,3 @@ class Helper:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
-
-
-def write_alone(store: Store, folder: Path, start: datetime, end: datetime, scope: Scope) -> None:
-    """Both files by this process alone (a small week)."""
-    write_all(store, folder, [(start, end)], scope, None)
-    join_parts(folder, 1)

@@ -226,8 +226,8 @@ def writer_lock(output: Path) -> Iterator[None]:
 def _write_week(
     config: Config, store: Store, week: IsoWeek, folder: Path, now: datetime, parallel_from: int
 ) -> rollups.WeekReport:
-    """Compute the roll-ups and write the per-mention files (shared with a second process for a big week),
-    then write the small files and the page."""
+    """Read the week once, writing the per-mention files and gathering the figures (shared with a second
+    process for a big week), then write the small files and the page."""
     timezone = config.tracker.timezone
     start, end = week.bounds(timezone)
     previous = week.previous().bounds(timezone)
@@ -235,19 +235,19 @@ def _write_week(
     domains = list(config.own_domains)
     with store.read() as conn:
         scope = Scope.of(conn, store.dialect, domains)
-        big = "csv" in formats and _separate_process_allowed(store)
+        big = _separate_process_allowed(store)
         big = big and queries.count_in_week(conn, store.dialect, start, end) >= parallel_from
-    helper = slices.Helper(store, folder, start, end, scope, previous) if big else None
+    week_pass = slices.Pass(
+        start, end, scope, timezone, folder if "csv" in formats else None, count=slices.SLICES if big else 1
+    )
+    helper = slices.Helper(store, week_pass, previous) if big else None
     try:
+        figures = helper.run() if helper is not None else slices.read_alone(store, week_pass)
         report = rollups.build(
             store, week, timezone=timezone, domains=domains, platforms=_platforms(config), now=now,
-            idle_after=_idle_after(config), intervals=_intervals(config), scope=scope,
+            idle_after=_idle_after(config), intervals=_intervals(config), scope=scope, figures=figures,
             previous_counts=helper.previous_counts if helper is not None else None,
         )  # fmt: skip
-        if helper is not None:
-            helper.finish()
-        elif "csv" in formats:
-            slices.write_alone(store, folder, start, end, scope)
     except BaseException:
         if helper is not None:
             helper.cancel()

@@ -47,28 +47,30 @@ def csv_writer(stream: IO[str]) -> Any:
 def csv_lines(rows: Sequence[Sequence[str]], width: int) -> str:
     """Rows whose cells are all text (NULL already ''), as the lines ``csv_writer`` would write.
 
-    Several times faster for a million rows: a row is joined whole and quoted cell by cell only when it
-    holds a quote, comma, CR or LF. ``width`` is the number of cells in every row.
+    Several times faster for a million rows: a row is joined whole, and only when it holds a quote, comma, CR or
+    LF are its cells quoted one by one. ``width`` is the number of cells in every row.
     """
     if width < 2:  # the csv module quotes a lone empty cell; leave such rows to it
         out = io.StringIO()
         csv_writer(out).writerows(rows)
         return out.getvalue()
     commas = width - 1
-    lines = []
+    lines: list[str] = []
+    append = lines.append
     for row in rows:
         line = ",".join(row)
         if line.count(",") != commas or '"' in line or "\r" in line or "\n" in line:
-            line = ",".join([_quoted(cell) for cell in row])
-        lines.append(line)
-    lines.append("")
+            line = ",".join(
+                [
+                    '"' + cell.replace('"', '""') + '"'
+                    if ('"' in cell or "," in cell or "\n" in cell or "\r" in cell)
+                    else cell
+                    for cell in row
+                ]
+            )
+        append(line)
+    append("")
     return "\r\n".join(lines)
-
-
-def _quoted(cell: str) -> str:
-    if '"' in cell or "," in cell or "\r" in cell or "\n" in cell:
-        return '"' + cell.replace('"', '""') + '"'
-    return cell
 
 
 def write_csv(

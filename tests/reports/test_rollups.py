@@ -235,18 +235,18 @@ def test_a_big_week_writes_the_same_files_from_a_second_process(
 
 def test_the_second_process_failing_is_one_clear_error(filled: tuple[Config, Store], tmp_path: Path) -> None:
     from reports.queries import Scope
-    from reports.slices import Helper
+    from reports.slices import Helper, Pass
     from tracker.errors import TrackerError
 
     _, store = filled
     start, end = W47.bounds("UTC")
     (tmp_path / "not-a-database").write_text("notes\n" * 100)
+    week_pass = Pass(start, end, Scope(("example.com",)), "UTC", tmp_path)
     files = Helper(
-        store, tmp_path, start, end, Scope(("example.com",)), W47.previous().bounds("UTC"),
-        database_url=f"sqlite:///{tmp_path / 'not-a-database'}",
-    )  # fmt: skip
+        store, week_pass, W47.previous().bounds("UTC"), database_url=f"sqlite:///{tmp_path / 'not-a-database'}"
+    )
     with pytest.raises(TrackerError) as caught:
-        files.finish()
+        files.run()
     assert str(caught.value).startswith("writing mentions.csv and links.csv failed: DatabaseError: ")
     assert "\n" not in str(caught.value)
 
