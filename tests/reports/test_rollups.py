@@ -243,7 +243,10 @@ def test_the_second_process_failing_is_one_clear_error(filled: tuple[Config, Sto
     (tmp_path / "not-a-database").write_text("notes\n" * 100)
     week_pass = Pass(start, end, Scope(("example.com",)), "UTC", tmp_path)
     files = Helper(
-        store, week_pass, W47.previous().bounds("UTC"), database_url=f"sqlite:///{tmp_path / 'not-a-database'}"
+        store,
+        week_pass,
+        W47.previous().bounds("UTC"),
+        database_url=f"sqlite:///{tmp_path / 'not-a-database'}",
     )
     with pytest.raises(TrackerError) as caught:
         files.run()

@@ -113,7 +113,8 @@ def test_comments_keep_their_thread_parent_and_markdown_anchor_texts(rig: Reddit
     gavin = found["t1_dbhn12f"]
     assert (gavin.kind, gavin.community, gavin.author_handle) == ("comment", "r/videos", "Gaelfling")
     assert gavin.permalink == "https://www.reddit.com/r/videos/comments/5jm6k4/_/dbhn12f/"
-    assert (gavin.thread_id, gavin.parent_id, gavin.title) == ("t3_5jm6k4", "t1_dbhjxhc", None)
+    assert (gavin.thread_id, gavin.parent_id) == ("t3_5jm6k4", "t1_dbhjxhc")
+    assert gavin.title == "Why aren't Slow Mo Guys videos 60fps?"  # the post it was made on (link_title)
     assert gavin.text is not None and gavin.text.endswith("His name is Gavin Free.")
     assert [(link.anchor_text, link.canonical_url) for link in gavin.links] == [
         ("Here", "https://youtube.com/channel/UCkxctb0jr8vwa4Do6c6su0Q"),
