@@ -59,7 +59,7 @@ def daily_by_platform(
         columns.append(
             f'<div class="day"><span class="count">{total:,}</span><div class="plot">'
             f'<div class="stack" style="height:{height:.1f}%">{segments}</div></div>'
-            f'<span class="label">{escape(label)}</span></div>'
+            f'<span class="label">{escape(label).replace(" ", Markup("<br>"), 1)}</span></div>'
         )
     return Markup(  # noqa: S704 - every text went through escape()
         f'<div class="chart daily" role="img" aria-label="Mentions per day: {escape(described)}">'

@@ -113,6 +113,7 @@ def _post(record: dict[str, Any]) -> dict[str, Any]:
         if comment
         else None,
         "posted_url": record.get("url") or record.get("canonical_url"),
+        "anchor": shorten(readable(record.get("anchor_text"), platform), 120),
         "same_page": (record.get("url") or "").rstrip("/") == (record.get("canonical_url") or "").rstrip("/"),
     }
 
