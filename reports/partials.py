@@ -105,7 +105,9 @@ class Gatherer:
         numbers["engagement"].append(_numbers([row[ENGAGEMENT] for row in firsts]))
         numbers["reach"].append(_numbers([row[REACH] for row in firsts]))
         numbers["mention_id"].append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
-        self.created.append(np.array([row[CREATED][:-1] for row in firsts], dtype="datetime64[s]"))  # no Z: UTC
+        self.created.append(
+            np.array([row[CREATED][:-1] for row in firsts], dtype="datetime64[s]")
+        )  # no Z: UTC
         strings["platform"].add([row[PLATFORM] for row in firsts])
         strings["author_key"].add([row[AUTHOR_KEY] for row in firsts])
         strings["community"].add([row[COMMUNITY] for row in firsts])

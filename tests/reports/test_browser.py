@@ -17,8 +17,8 @@ from reports import write_report
 from tests.reports.fixtures import at, fill, link, post
 from tests.reports.test_rollups import NOW, W47, config_for
 from tracker.connector import Page
-from tracker.record import Metrics
 from tracker.periods import IsoWeek
+from tracker.record import Metrics
 from tracker.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -150,7 +150,12 @@ def busy_store(store: Store) -> None:
             metrics=Metrics(score=index * 7, replies=index), community_size=120_000 + index,
         )  # fmt: skip
         store.write_page(
-            connector="reddit", platform="reddit", run_id=None, page=Page("k"), mentions_to_store=[item], now=NOW
+            connector="reddit",
+            platform="reddit",
+            run_id=None,
+            page=Page("k"),
+            mentions_to_store=[item],
+            now=NOW,
         )
 
 
@@ -176,9 +181,17 @@ def test_nothing_is_wider_than_the_screen_and_chart_labels_stay_readable(
     assert labels
     sizes = {float(label.value_of_css_property("font-size").removesuffix("px")) for label in labels}
     assert min(sizes) >= 11, sizes
-    for element in driver.find_elements(By.CSS_SELECTOR, "main > *, section, .table-wrap, .chart"):  # a wide table scrolls inside its .table-wrap
-        box = driver.execute_script("var r = arguments[0].getBoundingClientRect(); return [r.left, r.right]", element)
-        assert box[0] >= 0 and box[1] <= viewport + 0.5, (element.tag_name, element.get_attribute("class"), box)
+    for element in driver.find_elements(
+        By.CSS_SELECTOR, "main > *, section, .table-wrap, .chart"
+    ):  # a wide table scrolls inside its .table-wrap
+        box = driver.execute_script(
+            "var r = arguments[0].getBoundingClientRect(); return [r.left, r.right]", element
+        )
+        assert box[0] >= 0 and box[1] <= viewport + 0.5, (
+            element.tag_name,
+            element.get_attribute("class"),
+            box,
+        )
     index = page.parent.parent / "index.html"
     driver.get(index.as_uri())
     _at_width(driver, width)
