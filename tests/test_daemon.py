@@ -268,7 +268,9 @@ def test_a_standby_takes_over_within_30_seconds_when_the_leader_is_killed(
     assert len(ids) == len(set(ids)) == POOL + 20
 
 
-def test_missed_weekly_reports_and_the_week_so_far_are_written_on_start(tmp_path: Path, algolia: SlowAlgolia) -> None:
+def test_missed_weekly_reports_and_the_week_so_far_are_written_on_start(
+    tmp_path: Path, algolia: SlowAlgolia
+) -> None:
     from datetime import timedelta
 
     from tracker.periods import last_complete_week
