@@ -85,7 +85,7 @@ def test_the_report_files_guard_in_sql_as_the_rule_says(tmp_path: Path, database
             author_name=text or None,
             community=text or None,
             metrics=Metrics(score=-index),
-        )  # fmt: skip
+        )
         for index, (text, _) in enumerate(CASES)
     ]
     store.write_page(connector="reddit", platform="reddit", run_id=None, page=Page("k"),

@@ -289,7 +289,7 @@ def test_missed_weekly_reports_and_the_week_so_far_are_written_on_start(
         wait_for(lambda: reports_dir.exists() and expected <= {p.name for p in reports_dir.iterdir()}, 60,
                  "the missed reports")  # fmt: skip
         assert (reports_dir / "index.html").exists()
-        wait_for(lambda: (reports_dir / str(last.next()) / ".so-far").is_file(), 30, "the week so far")
+        wait_for((reports_dir / str(last.next()) / ".so-far").is_file, 30, "the week so far")
         assert "so far" in (reports_dir / "index.html").read_text(encoding="utf-8")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
