@@ -32,7 +32,9 @@ from tracker.store import Store
 log = logging.getLogger("tracker.daemon")
 
 REFRESH_EVERY = timedelta(minutes=5)
-CURRENT_REPORT_EVERY = timedelta(hours=24)  # the week so far is written on start, a few minutes later, then daily
+CURRENT_REPORT_EVERY = timedelta(
+    hours=24
+)  # the week so far is written on start, a few minutes later, then daily
 CURRENT_REPORT_FIRST = timedelta(minutes=3)  # by then the first polls have found something
 RETENTION_EVERY = timedelta(hours=24)
 STOP_GRACE = 8.0  # seconds in-flight work gets after a signal; the process is gone within 10 s
