@@ -8,20 +8,16 @@ tracker.csv_format.write_csv.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
 from reports.queries import Scope
-from reports.rollups import WeekReport, as_records
+from reports.rollups import WeekReport
 from reports.rows import start_file, top_post_rows
-from tracker.csv_format import MENTION_COLUMNS, csv_lines, write_csv
-from tracker.record import format_utc
+from tracker.csv_format import MENTION_COLUMNS, csv_lines, guard_cell, write_csv
 
 TOP_PAGES_COLUMNS = ("canonical_url", "domain", "mentions", "engagement", "platforms", "first_seen")
 PAGES_COLUMNS = (
@@ -38,17 +34,24 @@ WRITTEN = (
 """Every file a week's folder may hold (what the tracker wrote; anything else there is someone else's)."""
 
 
-def _cell(value: Any) -> Any:
-    """A roll-up's value as a CSV cell (write_csv guards the text)."""
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        return format_utc(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
+def _cells(column: pd.Series | None, rows: int) -> list[str]:
+    """A roll-up's column as CSV cells: times ISO 8601 UTC with a Z, true/false, numbers as digits, text
+    guarded against formulas, '' for unknown or a column the frame lacks (a check not made yet)."""
+    if column is None:
+        return [""] * rows
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return list(column.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna(""))
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return ["true" if value else "false" for value in column.tolist()]
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        missing = column.isna().tolist()
+        return ["" if gone else _digits(value) for value, gone in zip(column.tolist(), missing, strict=True)]
+    texts = column.astype(object).where(column.notna(), "").tolist()
+    return [guard_cell(text) if isinstance(text, str) else str(text) for text in texts]
+
+
+def _digits(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def write_top_posts(conn: Connection, path: Path, ids: Sequence[int], scope: Scope) -> None:
@@ -58,8 +61,11 @@ def write_top_posts(conn: Connection, path: Path, ids: Sequence[int], scope: Sco
 
 
 def _write_frame(path: Path, columns: Sequence[str], frame: pd.DataFrame) -> None:
+    """A roll-up as a CSV file: a BOM, the header and the rows (built column by column)."""
+    cells = [_cells(frame[name] if name in frame.columns else None, len(frame)) for name in columns]
     with path.open("w", encoding="utf-8", newline="") as out:
-        write_csv(out, columns, ([_cell(record.get(c)) for c in columns] for record in as_records(frame)))
+        start_file(out, columns)
+        out.write(csv_lines(list(zip(*cells, strict=True)), len(columns)))
 
 
 def write_rollups(report: WeekReport, folder: Path) -> None:
