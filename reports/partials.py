@@ -48,7 +48,11 @@ class Partials:
 
 def _numbers(cells: Sequence[str]) -> np.ndarray[Any, Any]:
     """CSV number cells ('' for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
-    return np.array([float(cell) if cell else np.nan for cell in cells], dtype=np.float64)
+    if not cells:
+        return np.array([], dtype=np.float64)
+    texts = np.array(cells, dtype=object)
+    texts[texts == ""] = "nan"
+    return texts.astype(np.float64)
 
 
 def _integers(values: np.ndarray[Any, Any]) -> pd.Series:
@@ -56,29 +60,24 @@ def _integers(values: np.ndarray[Any, Any]) -> pd.Series:
 
 
 class _Strings:
-    """A column of strings kept as codes into a table of the distinct values (a week repeats most of them)."""
+    """A column of strings kept as codes into a table of the distinct values (a week repeats most of them):
+    each group is factorized, and only its distinct values are looked up in the table."""
 
     def __init__(self) -> None:
-        self.table: dict[str | None, int] = {}
+        self.table: dict[str, int] = {}
         self.codes: list[np.ndarray[Any, Any]] = []
 
     def add(self, values: Sequence[str | None]) -> None:
+        if not values:
+            return
+        codes, uniques = pd.factorize(np.array(values, dtype=object))  # None: -1
         table = self.table
-        self.codes.append(
-            np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int32, count=len(values))
-        )
+        known = np.array([table.setdefault(value, len(table)) for value in uniques], dtype=np.int32)
+        self.codes.append(np.where(codes < 0, -1, known[codes] if len(known) else codes).astype(np.int32))
 
     def categorical(self) -> pd.Categorical:
-        values = list(self.table)
         codes = np.concatenate(self.codes) if self.codes else np.array([], dtype=np.int32)
-        if None in self.table:  # unknown: code -1
-            missing = self.table[None]
-            remap = np.arange(len(values), dtype=np.int32)
-            remap[missing] = -1
-            remap[missing + 1 :] -= 1
-            codes = remap[codes] if len(codes) else codes
-            values.remove(None)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
+        return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.table), dtype=object))
 
 
 class Gatherer:
