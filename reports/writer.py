@@ -38,7 +38,9 @@ MARKER_TEXT = (
 )
 SO_FAR = ".so-far"  # in a week's folder written before the week ended
 _OWN_NAMES = frozenset({MARKER, ".lock", "index.html", "feeds"})
-_SCRATCH = re.compile(r"^\.(\d{4}-W\d{2}-|retired-|index-)")
+_SCRATCH = re.compile(r"^\.(\d{4}-W\d{2}-|\d{4}-W\d{2}\.old$|retired-|index-)")  # temporary folders
+_LEGACY_SCRATCH = ".index.html.tmp"  # what versions before the marker file staged the index in
+_LEGACY_TITLE = b"<title>Social backlinks: weekly reports</title>"  # their index.html had no generator tag
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ def _written_by_tracker(entry: Path) -> bool:
         return True
     if _SCRATCH.match(name):  # a temporary folder a killed run left
         return entry.is_dir()
+    if name == _LEGACY_SCRATCH:
+        return entry.is_file()
     try:
         IsoWeek.parse(name)
     except ValueError:
@@ -174,7 +178,8 @@ def _written_by_tracker(entry: Path) -> bool:
 
 def _is_our_page(path: Path) -> bool:
     with path.open("rb") as handle:
-        return html.GENERATOR.encode() in handle.read(4096)
+        head = handle.read(4096)
+    return html.GENERATOR.encode() in head or _LEGACY_TITLE in head
 
 
 def _strangers_in_week(folder: Path) -> list[str]:
@@ -202,7 +207,12 @@ def _check_week_folder(final: Path) -> None:
 
 def _remove_leftovers(output: Path, week: IsoWeek) -> None:
     """Staging and retired folders of runs that were killed while writing (real folders only)."""
-    for leftover in (*output.glob(f".{week}-*"), *output.glob(".retired-*"), *output.glob(".index-*")):
+    for leftover in (
+        *output.glob(f".{week}-*"),
+        *output.glob(f".{week}.old"),
+        *output.glob(".retired-*"),
+        *output.glob(".index-*"),
+    ):
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
 

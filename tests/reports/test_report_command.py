@@ -122,7 +122,13 @@ def test_a_folder_of_reports_from_before_the_marker_is_taken_over(
 ) -> None:
     folder = tmp_path / "older"
     assert _run(filled_config, "report", "--week", "2026-W46", "--out", str(folder)).exit_code == 0
-    (folder / ".mention-tracker").unlink()  # as an older version left it
+    (folder / ".mention-tracker").unlink()  # as an older version left it: its index without the generator tag
+    index = folder / "index.html"
+    index.write_text(
+        index.read_text(encoding="utf-8").replace('<meta name="generator"', '<meta name="x"'),
+        encoding="utf-8",
+    )
+    (folder / ".index.html.tmp").write_text("staged by an older version", encoding="utf-8")
     result = _run(filled_config, "report", "--week", "2026-W47", "--out", str(folder))
     assert result.exit_code == 0, result.output
     assert (folder / ".mention-tracker").is_file()
