@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from reports.queries import Scope
 from reports.rollups import WeekReport
-from reports.rows import start_file, top_post_rows
+from reports.rows import mention_lines, start_file, top_post_rows
 from tracker.csv_format import MENTION_COLUMNS, csv_lines, guard_cell, write_csv
 
 TOP_PAGES_COLUMNS = ("canonical_url", "domain", "mentions", "engagement", "platforms", "first_seen")
@@ -57,7 +57,7 @@ def _digits(value: float) -> str:
 def write_top_posts(conn: Connection, path: Path, ids: Sequence[int], scope: Scope) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         start_file(out, MENTION_COLUMNS)
-        out.write(csv_lines(top_post_rows(conn, ids, scope, for_csv=True), len(MENTION_COLUMNS)))
+        out.write(mention_lines(top_post_rows(conn, ids, scope, for_csv=True)))
 
 
 def _write_frame(path: Path, columns: Sequence[str], frame: pd.DataFrame) -> None:

@@ -15,14 +15,15 @@ from reports.queries import (
     AUTHOR_KEY,
     COMMUNITY,
     CREATED,
-    ENGAGEMENT,
-    FOLLOWERS,
-    LINK_ANCHOR_TEXT,
+    ENGAGEMENT_VALUE,
+    FOLLOWERS_VALUE,
+    LINK_ANCHOR,
     LINK_CANONICAL,
     LINK_DOMAIN,
     PLATFORM,
-    REACH,
+    REACH_VALUE,
 )
+from tracker.csv_format import needs_guard
 
 TOP_POSTS = 50
 
@@ -46,38 +47,43 @@ class Partials:
         return int(self.platforms["mentions"].sum())
 
 
-def _numbers(cells: Sequence[str]) -> np.ndarray[Any, Any]:
-    """CSV number cells ('' for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
-    if not cells:
-        return np.array([], dtype=np.float64)
-    texts = np.array(cells, dtype=object)
-    texts[texts == ""] = "nan"
-    return texts.astype(np.float64)
+def _numbers(values: Sequence[int | None]) -> np.ndarray[Any, Any]:
+    """Numbers (None for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
+    return np.array(values, dtype=np.float64)
 
 
 def _integers(values: np.ndarray[Any, Any]) -> pd.Series:
     return pd.Series(pd.array(values, dtype="Float64")).astype("Int64")
 
 
-class _Strings:
-    """A column of strings kept as codes into a table of the distinct values (a week repeats most of them):
-    each group is factorized, and only its distinct values are looked up in the table."""
+def _unguarded(cell: str) -> str:
+    """The text of a CSV cell the formula guard prefixed with ' (any other cell is its text)."""
+    return cell[1:] if cell.startswith("'") and needs_guard(cell[1:]) else cell
 
-    def __init__(self) -> None:
-        self.table: dict[str, int] = {}
+
+class _Strings:
+    """A column of strings kept as codes into a table of the distinct values (a week repeats most of them)."""
+
+    def __init__(self, *, cells: bool = False) -> None:
+        self.cells = cells  # CSV cells: '' is unknown, and the formula guard is taken off
+        self.table: dict[str | None, int] = {}
         self.codes: list[np.ndarray[Any, Any]] = []
 
     def add(self, values: Sequence[str | None]) -> None:
-        if not values:
-            return
-        codes, uniques = pd.factorize(np.array(values, dtype=object))  # None: -1
         table = self.table
-        known = np.array([table.setdefault(value, len(table)) for value in uniques], dtype=np.int32)
-        self.codes.append(np.where(codes < 0, -1, known[codes] if len(known) else codes).astype(np.int32))
+        self.codes.append(
+            np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int32, count=len(values))
+        )
 
     def categorical(self) -> pd.Categorical:
+        texts: list[str | None] = list(self.table)
+        if self.cells:
+            texts = [None if text == "" else _unguarded(text) for text in texts if text is not None]
         codes = np.concatenate(self.codes) if self.codes else np.array([], dtype=np.int32)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.table), dtype=object))
+        remap, uniques = pd.factorize(np.array(texts, dtype=object))  # None: -1; two cells may read alike
+        if len(codes):
+            codes = remap[codes]
+        return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
 
 
 class Gatherer:
@@ -91,7 +97,7 @@ class Gatherer:
         }
         self.created: list[np.ndarray[Any, Any]] = []
         self.strings = {
-            name: _Strings()
+            name: _Strings(cells=name in ("community", "anchor_text"))
             for name in ("platform", "author_key", "community", "canonical_url", "domain", "anchor_text")
         }
 
@@ -100,9 +106,9 @@ class Gatherer:
         :func:`reports.queries.mention_link_select` with the raw extras)."""
         numbers, strings = self.numbers, self.strings
         numbers["id"].append(np.fromiter((row[0] for row in firsts), dtype=np.int64, count=len(firsts)))
-        numbers["followers"].append(_numbers([row[FOLLOWERS] for row in firsts]))
-        numbers["engagement"].append(_numbers([row[ENGAGEMENT] for row in firsts]))
-        numbers["reach"].append(_numbers([row[REACH] for row in firsts]))
+        numbers["followers"].append(_numbers([row[FOLLOWERS_VALUE] for row in firsts]))
+        numbers["engagement"].append(_numbers([row[ENGAGEMENT_VALUE] for row in firsts]))
+        numbers["reach"].append(_numbers([row[REACH_VALUE] for row in firsts]))
         numbers["mention_id"].append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
         self.created.append(
             np.array([row[CREATED][:-1] for row in firsts], dtype="datetime64[s]")
@@ -112,7 +118,7 @@ class Gatherer:
         strings["community"].add([row[COMMUNITY] for row in firsts])
         strings["canonical_url"].add([row[LINK_CANONICAL] for row in rows])
         strings["domain"].add([row[LINK_DOMAIN] for row in rows])
-        strings["anchor_text"].add([row[LINK_ANCHOR_TEXT] for row in rows])
+        strings["anchor_text"].add([row[LINK_ANCHOR] for row in rows])
 
     def figures(self) -> Partials:
         def joined(name: str, dtype: Any) -> np.ndarray[Any, Any]:

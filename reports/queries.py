@@ -1,6 +1,6 @@
-"""The reads behind a report, straight on the database driver: a week of a million mentions is read as plain
-tuples into pandas (no per-row objects), and the per-mention files are streamed in chunks with every cell
-formatted by the database.
+"""The reads behind a report, straight on the database driver: the week's (mention, link) rows are streamed
+in chunks with every CSV cell formatted by the database (the per-mention files and the figures come from
+them), the week before is counted by the database, and the rest are lookups by key.
 
 A report covers a :class:`Scope`: the own domains of the current config. A mention is in it when it links to
 one of them, and only those links count (mentions of a domain since removed from the config stay in the store).
@@ -108,22 +108,25 @@ def _csv_time(expression: str, dialect: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%SZ', {expression})"
 
 
-# The per-mention files are written from one read of the week's (mention, link) rows, in this layout; a
-# mention's first row holds its first link in scope (see reports.rows).
+# The per-mention files are written from one read of the week's (mention, link) rows; a mention's first row
+# holds its first link in scope (see reports.rows). As CSV cells (all text), a row holds:
 MENTION_HEAD = slice(1, 12)  # platform ... text
-MENTION_TAIL = slice(12, 21)  # likes ... value
-PLATFORM, FOLLOWERS, ENGAGEMENT, REACH = 1, 8, 17, 19
-LINK_URL, LINK_CANONICAL, LINK_DOMAIN, LINK_ANCHOR, LINK_SOURCE = 21, 22, 23, 24, 25
-# After them, CSV cells come with raw values the figures need (reports.partials) ...
-AUTHOR_KEY, COMMUNITY, LINK_ANCHOR_TEXT = 26, 27, 28
-CREATED = 5  # the CSV cell: ISO 8601 UTC with a Z
-# ... and raw values with the thread a comment was made in (for the page's "comment on" link).
+TAIL = 12  # likes, reposts, replies, quotes, score, engagement, views, reach, value: one cell of nine
+LINK_URL, LINK_CANONICAL, LINK_DOMAIN, LINK_ANCHOR, LINK_SOURCE = 13, 14, 15, 16, 17
+PLATFORM, CREATED, COMMUNITY = 1, 5, 9  # CREATED: ISO 8601 UTC with a Z
+# ... then raw values the figures need (reports.partials).
+AUTHOR_KEY, FOLLOWERS_VALUE, ENGAGEMENT_VALUE, REACH_VALUE = 18, 19, 20, 21
+# As raw values: the head, the nine numbers, the link's five columns, and the thread a comment was made in
+# (for the page's "comment on" link).
+RAW_TAIL = slice(12, 21)
+RAW_LINK_URL, RAW_CANONICAL, RAW_DOMAIN, RAW_ANCHOR = 21, 22, 23, 24
 THREAD = 26
+_NUMBERS = ("likes", "reposts", "replies", "quotes", "score", "engagement", "views", "reach", "value")
 
 
 def mention_link_select(dialect: str, *, for_csv: bool) -> str:
-    """One row per (mention, link): the mention's id, the mention columns and the link's, as CSV cells (all
-    text, then the raw extras) or raw values (then the thread id); see the layout above."""
+    """One row per (mention, link): the mention's id, the mention columns and the link's, as CSV cells (the
+    nine numbers as one cell, then raw extras) or raw values (then the thread id); see the layouts above."""
 
     def text(expression: str) -> str:
         return _csv_text(expression, dialect) if for_csv else expression
@@ -134,16 +137,19 @@ def mention_link_select(dialect: str, *, for_csv: bool) -> str:
     def number(expression: str) -> str:
         return _csv_number(expression) if for_csv else expression
 
+    numbers = (
+        [" || ',' || ".join(_csv_number(f"m.{name}") for name in _NUMBERS)]  # no number needs quoting
+        if for_csv
+        else [f"m.{name}" for name in _NUMBERS]
+    )
     columns = [
         "m.id", ours("m.platform"), text("m.platform_id"), ours("m.kind"), ours("m.permalink"),
         _csv_time("m.created_at", dialect) if for_csv else "m.created_at",
         text("m.author_handle"), text("m.author_name"), number("m.author_followers"), text("m.community"),
-        text("m.title"), text("m.text"),
-        *(number(f"m.{metric}") for metric in ("likes", "reposts", "replies", "quotes", "score", "engagement",
-                                                "views", "reach", "value")),
+        text("m.title"), text("m.text"), *numbers,
         text("l.url"), ours("l.canonical_url"), ours("l.domain"), text("l.anchor_text"), ours("l.source"),
         *(
-            ("COALESCE(m.author_id, m.author_handle)", "m.community", "l.anchor_text")
+            ("COALESCE(m.author_id, m.author_handle)", "m.author_followers", "m.engagement", "m.reach")
             if for_csv else ("m.thread_id",)
         ),
     ]  # fmt: skip

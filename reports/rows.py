@@ -17,11 +17,16 @@ from reports.queries import (
     LINK_DOMAIN,
     LINK_URL,
     MENTION_HEAD,
-    MENTION_TAIL,
+    RAW_ANCHOR,
+    RAW_CANONICAL,
+    RAW_DOMAIN,
+    RAW_LINK_URL,
+    RAW_TAIL,
+    TAIL,
     THREAD,
     Scope,
 )
-from tracker.csv_format import csv_lines
+from tracker.csv_format import MENTION_COLUMNS, csv_lines
 
 LINK_COLUMNS = ("platform", "platform_id", "url", "canonical_url", "domain", "anchor_text", "source")
 
@@ -75,25 +80,41 @@ def _group(rows: Sequence[Sequence[Any]]) -> Group:
             firsts.append(row)
         count += 1
         links.append(
-            (row[1], row[2], row[21], row[22], row[23], row[24], row[25])
+            (row[1], row[2], row[13], row[14], row[15], row[16], row[17])
         )  # LINK_URL ... LINK_SOURCE
     if first is not None:
         mentions.append(_mention_row(first, str(count)))
     return Group(mentions, links, firsts, rows)
 
 
-def _mention_row(first: Sequence[Any], link_count: int | str) -> tuple[Any, ...]:
+MENTION_CELLS = 17  # a mentions.csv row as cells: its nine numbers are one (see reports.queries.TAIL)
+JOINED = 15  # the cell holding them
+
+
+def _mention_row(first: Sequence[Any], link_count: str) -> tuple[Any, ...]:
     return (
         *first[MENTION_HEAD], first[LINK_CANONICAL], first[LINK_DOMAIN], first[LINK_ANCHOR], link_count,
-        *first[MENTION_TAIL], first[LINK_URL],
+        first[TAIL], first[LINK_URL],
     )  # fmt: skip
+
+
+def _raw_mention_row(first: Sequence[Any], link_count: int) -> tuple[Any, ...]:
+    return (
+        *first[MENTION_HEAD], first[RAW_CANONICAL], first[RAW_DOMAIN], first[RAW_ANCHOR], link_count,
+        *first[RAW_TAIL], first[RAW_LINK_URL], first[THREAD],
+    )  # fmt: skip
+
+
+def mention_lines(rows: Sequence[Sequence[str]]) -> str:
+    """mentions.csv rows (as :func:`grouped` makes them) as CSV lines."""
+    return csv_lines(rows, len(MENTION_COLUMNS), joined=JOINED)
 
 
 def top_post_rows(
     conn: Connection, ids: Sequence[int], scope: Scope, *, for_csv: bool
 ) -> list[tuple[Any, ...]]:
-    """mentions.csv rows of these mentions, in this order, as CSV cells or raw values (then with the thread id
-    after them)."""
+    """mentions.csv rows of these mentions, in this order, as CSV cells (write them with :func:`mention_lines`)
+    or raw values (then with the thread id after them)."""
     firsts: dict[Any, Sequence[Any]] = {}
     counts: dict[Any, int] = {}
     for row in queries.mention_link_rows_by_id(conn, conn.dialect.name, ids, scope, for_csv=for_csv):
@@ -101,4 +122,4 @@ def top_post_rows(
         counts[row[0]] = counts.get(row[0], 0) + 1
     if for_csv:
         return [_mention_row(firsts[i], str(counts[i])) for i in ids if i in firsts]
-    return [(*_mention_row(firsts[i], counts[i]), firsts[i][THREAD]) for i in ids if i in firsts]
+    return [_raw_mention_row(firsts[i], counts[i]) for i in ids if i in firsts]

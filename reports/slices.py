@@ -1,9 +1,9 @@
 """One read of the week: mentions.csv and links.csv written, and the figures gathered, from the same rows.
 
 The week is cut into time slices, each read in its own transaction (as the two files always were). In a big
-week a second process (spawned: a clean interpreter, its own database connection) first counts the previous
-week's figures for the summary, then takes slices one after another while the report's process takes them
-too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows go into
+week a second process (spawned: a clean interpreter, its own database connection) takes slices one after
+another while the report's process, once it has counted the previous week's figures for the summary, takes
+them too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows go into
 part files of its own; the parts are joined in order, newest first, and the slices' figures merged.
 """
 
@@ -18,7 +18,7 @@ from typing import IO, Any
 from reports import partials, queries
 from reports.partials import Gatherer, Partials
 from reports.queries import Scope
-from reports.rows import LINK_COLUMNS, grouped, start_file
+from reports.rows import LINK_COLUMNS, grouped, mention_lines, start_file
 from tracker.csv_format import MENTION_COLUMNS, csv_lines
 from tracker.errors import TrackerError
 from tracker.store import Store
@@ -45,7 +45,7 @@ def read_slice(
     with store.read() as conn:
         for group in grouped(queries.mention_link_rows(conn, store.dialect, *bounds, scope)):
             if files is not None:
-                files[0].write(csv_lines(group.mentions, len(MENTION_COLUMNS)))
+                files[0].write(mention_lines(group.mentions))
                 files[1].write(csv_lines(group.links, len(LINK_COLUMNS)))
             gatherer.add(group.firsts, group.rows)
 
@@ -118,21 +118,13 @@ def read_alone(store: Store, week_pass: Pass) -> Partials:
     return found
 
 
-def _in_child(
-    database_url: str,
-    week_pass: Pass,
-    slices: Slices,
-    previous: tuple[datetime, datetime] | None,
-    answer: Any,
-) -> None:
-    """The second process: the previous week's counts (sent at once), then slices until none are left; then
-    their figures, or the error as one line."""
+def _in_child(database_url: str, week_pass: Pass, slices: Slices, answer: Any) -> None:
+    """The second process: slices until none are left; then their figures, or the error as one line."""
     try:
         store = Store.open(database_url, migrate=False)
         try:
-            if previous is not None:
-                with store.read() as conn:
-                    answer.send(queries.week_counts(conn, store.dialect, *previous, week_pass.scope))
+            with store.read() as conn:  # a database it cannot read fails now, not when a slice is left for it
+                conn.exec_driver_sql("SELECT 1 FROM mentions LIMIT 1").all()
             found = week_pass.read_all(store, slices)
         finally:
             store.close()
@@ -145,27 +137,24 @@ def _in_child(
 
 
 class Helper:
-    """The second process, sharing a week's pass."""
+    """The second process, sharing a week's pass. While it starts (a new interpreter), this process counts the
+    week before, then both take slices."""
 
     def __init__(
         self, store: Store, week_pass: Pass, previous: tuple[datetime, datetime] | None, *,
         database_url: str | None = None,
     ) -> None:  # fmt: skip
         context = multiprocessing.get_context("spawn")
-        self.store, self.week_pass = store, week_pass
+        self.store, self.week_pass, self.previous = store, week_pass, previous
         self.slices = Slices(context, len(week_pass.bounds))
         self._answer, send = context.Pipe(duplex=False)
         url = database_url or store.engine.url.render_as_string(hide_password=False)
         self._process = context.Process(
-            target=_in_child,
-            args=(url, week_pass, self.slices, previous, send),
-            name="report-files",
-            daemon=True,
+            target=_in_child, args=(url, week_pass, self.slices, send), name="report-files", daemon=True
         )
         self._process.start()
         send.close()
         self._counts: dict[str, int] | None = None
-        self._previous = previous is not None
 
     def _receive(self) -> Any:
         try:
@@ -174,19 +163,18 @@ class Helper:
             return "the process writing them ended early"
 
     def previous_counts(self) -> dict[str, int]:
-        """The previous week's figures, counted by the second process."""
-        if self._counts is None:
-            answer = self._receive()
-            if not isinstance(answer, dict):
-                self._fail(answer)
-            self._counts = answer
-        return self._counts
+        """The previous week's figures (counted by :meth:`run`)."""
+        return self._counts or {}
 
     def run(self) -> Partials:
-        """Read slices alongside the second process until none are left; join the files; the week's figures."""
+        """Count the week before, read slices alongside the second process until none are left, join the
+        files; the week's figures."""
+        if self.previous is not None:
+            with self.store.read() as conn:
+                self._counts = queries.week_counts(
+                    conn, self.store.dialect, *self.previous, self.week_pass.scope
+                )
         found = self.week_pass.read_all(self.store, self.slices)
-        if self._previous:
-            self.previous_counts()
         theirs = self._receive()
         self._process.join()
         if not isinstance(theirs, Partials):
