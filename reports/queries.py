@@ -205,12 +205,22 @@ def week_counts(
         counts["engagement"] += int(engagement)
         counts["reach"] += int(reach)
         counts[f"mentions:{platform}"] = int(mentions_count)
-    per_domain = _rows(
-        conn, dialect,
-        "SELECT l.domain, COUNT(DISTINCT l.mention_id), COUNT(DISTINCT l.canonical_url) "
-        f"FROM links l JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}{link_condition} GROUP BY l.domain",
-        (start, end, *link_params),
-    )  # fmt: skip
+    if len(scope.domains) == 1:  # every mention in scope links the one domain: only its pages need counting
+        (domain,) = scope.domains
+        ((pages,),) = _rows(
+            conn, dialect,
+            "SELECT COUNT(DISTINCT l.canonical_url) FROM links l JOIN mentions m ON m.id = l.mention_id "
+            f"WHERE {_LIVE_IN_WEEK}{link_condition}",
+            (start, end, *link_params),
+        )  # fmt: skip
+        per_domain = [(domain, counts["mentions"], pages)] if counts["mentions"] else []
+    else:
+        per_domain = _rows(
+            conn, dialect,
+            "SELECT l.domain, COUNT(DISTINCT l.mention_id), COUNT(DISTINCT l.canonical_url) FROM links l "
+            f"JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}{link_condition} GROUP BY l.domain",
+            (start, end, *link_params),
+        )  # fmt: skip
     for domain, linking, pages in per_domain:
         counts["pages_linked"] += int(pages)
         counts[f"mentions:{domain}"] = int(linking)

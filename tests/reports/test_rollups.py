@@ -399,3 +399,12 @@ def test_missed_weeks_are_caught_up_back_to_the_first_run_at_most_eight(tmp_path
         "2026-W45",
         "2026-W47",
     ]
+
+
+def test_one_domain_is_counted_alike_in_both_weeks(filled: tuple[Config, Store]) -> None:
+    _, store = filled
+    report = build(store, W47, timezone="UTC", domains=["example.com"], platforms={}, now=NOW)
+    rows = {s.metric: (s.this_week, s.previous_week) for s in report.summary}
+    # example.com this week: HN 1 (/a), Reddit t3_2 (/a), Reddit t1_4 (/c); the week before: /a and /d
+    assert (rows["mentions"], rows["pages_linked"], rows["mentions:example.com"]) == ((3, 2), (2, 2), (3, 2))
+    assert (rows["authors"], rows["communities"], rows["engagement"]) == ((2, 2), (1, 1), (22, 3))
