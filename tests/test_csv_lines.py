@@ -36,7 +36,11 @@ def test_a_cell_with_a_comma_quote_or_line_break_is_quoted_and_others_are_not() 
 
 
 @given(
-    st.lists(st.tuples(CELLS, st.lists(st.integers(-5, 10**12).map(str) | st.just(""), min_size=3, max_size=3), CELLS))
+    st.lists(
+        st.tuples(
+            CELLS, st.lists(st.integers(-5, 10**12).map(str) | st.just(""), min_size=3, max_size=3), CELLS
+        )
+    )
 )
 def test_a_cell_of_joined_numbers_writes_as_its_columns_would(rows: list[tuple[str, list[str], str]]) -> None:
     joined = [[before, ",".join(numbers), after] for before, numbers, after in rows]
