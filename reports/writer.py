@@ -312,8 +312,9 @@ def write_index(output: Path, now: datetime, timezone: str = "UTC") -> Path:
     private = Path(tempfile.mkdtemp(prefix=".index-", dir=output))
     try:
         staged = private / "index.html"
-        staged.write_text(render_index_page(weeks, now, timezone), encoding="utf-8")
-        os.chmod(staged, 0o644)
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(render_index_page(weeks, now, timezone))
         staged.replace(path)
     finally:
         shutil.rmtree(private, ignore_errors=True)
