@@ -93,6 +93,7 @@ def environment(timezone: str = "UTC", year: int | None = None) -> Environment:
     env.filters["utc"] = lambda value: format_utc(value) if value is not None else ""
     env.filters["when"] = lambda value: human_time(value, timezone, year=year)
     env.filters["platform"] = labels.platform_name
+    env.filters["shorten"] = shorten
     env.globals["generator"] = GENERATOR
     return env
 
