@@ -16,13 +16,14 @@ from tracker.store import Store
 
 WEEK = "2026-W47"
 START = datetime(2026, 11, 16, tzinfo=UTC)
-SECONDS_TARGET, MEMORY_TARGET_MB = 30.0, 2048
+SECONDS_TARGET, MEMORY_TARGET_MB = 12.0, 1536
 PLATFORMS = ("hackernews", "reddit", "bluesky", "x")
 
 
 def fill(url: str, count: int) -> None:
     """``count`` mentions spread over the week, and as many over the week before (the report compares with
-    it), with one or two links each, written straight to the tables."""
+    it), with one or two links each, written straight to the tables, with what ingest keeps beside them (each
+    mention's reach, each page's first link, each author's first mention)."""
     store = Store.open(url)
     raw = store.engine.raw_connection()
     cursor = raw.cursor()
@@ -47,7 +48,7 @@ def fill(url: str, count: int) -> None:
             f"https://social.test/{platform}/{index}", created, created, created, f"user{index % 40000}",
             f"user{index % 40000}", f"User {index % 40000}", index % 10000, community, f"Title {index}", text,
             "en", None, None, index % 50, index % 7, index % 11, None, index % 100, None, index % 50 + index % 7 + index % 11 + index % 100,
-            None, None, "x", "bench",
+            None, None, "x", "bench", index % 10000,
         ))  # fmt: skip
         for position in range(1 + (index % 10 == 0)):
             link_id += 1
@@ -60,7 +61,7 @@ def fill(url: str, count: int) -> None:
                 "INSERT INTO mentions (id, platform, platform_id, kind, permalink, created_at, first_seen_at, "
                 "last_seen_at, author_id, author_handle, author_name, author_followers, community, title, text, "
                 "lang, thread_id, parent_id, likes, reposts, replies, quotes, score, views, engagement, deleted_at, "
-                "raw, content_hash, found_by) VALUES (" + ", ".join(["?"] * 29) + ")",
+                "raw, content_hash, found_by, reach) VALUES (" + ", ".join(["?"] * 30) + ")",
                 batch_mentions,
             )
             cursor.executemany(
@@ -70,6 +71,15 @@ def fill(url: str, count: int) -> None:
             )
             raw.commit()
             batch_mentions, batch_links = [], []
+    cursor.execute(
+        "INSERT INTO pages (canonical_url, domain, first_linked_at) SELECT l.canonical_url, MIN(l.domain), "
+        "MIN(m.created_at) FROM links l JOIN mentions m ON m.id = l.mention_id GROUP BY l.canonical_url"
+    )
+    cursor.execute(
+        "INSERT INTO author_firsts (platform, author_key, first_mention_at) SELECT platform, "
+        "COALESCE(author_id, author_handle), MIN(created_at) FROM mentions GROUP BY platform, COALESCE(author_id, author_handle)"
+    )
+    raw.commit()
     cursor.close()
     raw.close()
     store.optimize()

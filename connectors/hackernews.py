@@ -8,6 +8,7 @@ per query, so a window with more is split in halves until each fits.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -216,6 +217,7 @@ def normalize_hit(hit: dict[str, Any]) -> Mention:
             created_at=created_at,
             author_id=author,
             author_handle=author,
+            title=_text_or_none(hit.get("story_title")),  # the thread it sits in, so a reader knows where
             text=html_to_text(body) or None,
             thread_id=_str_or_none(hit.get("story_id")),
             parent_id=_str_or_none(hit.get("parent_id")),
@@ -234,13 +236,18 @@ def normalize_hit(hit: dict[str, Any]) -> Mention:
         created_at=created_at,
         author_id=author,
         author_handle=author,
-        title=hit.get("title") or None,
+        title=_text_or_none(hit.get("title")),
         text=html_to_text(body) or None,
         thread_id=item_id,
         links=tuple(links),
         metrics=Metrics(score=_int_or_none(hit.get("points")), replies=_int_or_none(hit.get("num_comments"))),
         raw=raw,
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A title as plain text (with any HTML entity read as its character)."""
+    return (html.unescape(value).strip() or None) if isinstance(value, str) else None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -10,11 +10,11 @@ from typing import Any
 
 from reports.weeks import missing_weeks
 
-__all__ = ["Written", "missing_weeks", "write_index", "write_report"]
+__all__ = ["Written", "latest_week_with_mentions", "missing_weeks", "write_index", "write_report"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Written", "write_index", "write_report"):
+    if name in ("Written", "latest_week_with_mentions", "write_index", "write_report"):
         from reports import writer
 
         return getattr(writer, name)

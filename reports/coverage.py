@@ -4,12 +4,15 @@ Downtime runs from a connector's first failed run to its next successful one; a 
 the budget stopped to the next successful one (often the next month); gaps are what connectors recorded
 themselves (e.g. a cursor older than a platform's search window). A connector that did not run at all for
 longer than it should (the daemon was stopped) is downtime too, "not running".
+
+Downtime shorter than the connector's interval lost nothing (the next run reads what was missed) and is left
+out; overlapping problems of one kind and source are merged into one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
@@ -26,6 +29,7 @@ class CoverageItem:
     start: datetime
     end: datetime
     detail: str
+    source: str = ""  # the connector's source key, for gaps
 
     @property
     def hours(self) -> float:
@@ -33,12 +37,17 @@ class CoverageItem:
 
 
 def coverage(
-    conn: Connection, start: datetime, end: datetime, idle_after: Mapping[str, timedelta] | None = None
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    idle_after: Mapping[str, timedelta] | None = None,
+    intervals: Mapping[str, timedelta] | None = None,
 ) -> list[CoverageItem]:
     """Coverage problems overlapping ``[start, end)``, clipped to it, per connector in time order.
 
     ``idle_after`` maps each enabled connector to the longest quiet spell between its runs that is normal
-    (a few intervals); a longer one is reported as "not running".
+    (a few intervals); a longer one is reported as "not running". ``intervals`` maps connectors to their
+    polling interval: their downtime shorter than it is left out.
     """
     items: list[CoverageItem] = []
     rows = conn.execute(
@@ -67,10 +76,35 @@ def coverage(
     for gap in gaps:
         items.append(
             CoverageItem(
-                gap["connector"], "gap", max(gap["gap_start"], start), min(gap["gap_end"], end), gap["reason"]
+                gap["connector"], "gap", max(gap["gap_start"], start), min(gap["gap_end"], end), gap["reason"],
+                gap["source_key"],
             )
+        )  # fmt: skip
+    shortest = intervals or {}
+    items = [
+        item
+        for item in items
+        if not (
+            item.kind == "downtime" and item.end - item.start < shortest.get(item.connector, timedelta(0))
         )
-    return sorted(items, key=lambda item: (item.connector, item.start))
+    ]
+    return _merged(sorted(items, key=lambda item: (item.connector, item.kind, item.source, item.start)))
+
+
+def _merged(items: list[CoverageItem]) -> list[CoverageItem]:
+    """Overlapping (or touching) items of one connector, kind and source as one, in time order per connector."""
+    merged: list[CoverageItem] = []
+    for item in items:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and (last.connector, last.kind, last.source) == (item.connector, item.kind, item.source)
+            and item.start <= last.end
+        ):
+            merged[-1] = replace(last, end=max(last.end, item.end))
+            continue
+        merged.append(item)
+    return sorted(merged, key=lambda item: (item.connector, item.start))
 
 
 def _outages(

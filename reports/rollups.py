@@ -1,28 +1,40 @@
-"""The week's figures, computed with pandas from the store (figures as known at report time).
-
-Only the columns a roll-up needs are read; the per-mention files (mentions.csv, links.csv) are streamed
-straight from SQL by :mod:`reports.csv_files`, so a week of a million mentions fits in memory.
+"""A week's report from its figures (as known at report time): the figures gathered by the one read of the
+week (:mod:`reports.slices`, :mod:`reports.partials`), the previous week's counted in SQL, and what the store
+keeps about the past. "First linked" and "new author" come from tables the page writer keeps (``pages``,
+``author_firsts``), so their cost follows the week, not the history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, select
 
 from reports import queries
 from reports.coverage import CoverageItem, coverage
+from reports.partials import Partials
+from reports.queries import Scope
+from reports.rows import top_post_rows
+from reports.slices import Pass, read_alone
+from tracker.csv_format import MENTION_COLUMNS
 from tracker.periods import IsoWeek
-from tracker.schema import mentions
 from tracker.store import Store
 
 NEW_COMMUNITY_WEEKS = 12
-TOP_POSTS = 50
-HEADLINE_METRICS = ("mentions", "pages_linked", "authors", "communities", "engagement")
+HEADLINE_METRICS = ("mentions", "pages_linked", "authors", "communities", "engagement", "reach")
+PAGE_COLUMNS = [
+    "canonical_url",
+    "domain",
+    "mentions",
+    "engagement",
+    "platforms",
+    "first_seen",
+    "new",
+    "value",
+]
 
 
 @dataclass
@@ -46,6 +58,19 @@ class Summary:
 
 
 @dataclass
+class DomainSection:
+    """The figures of one own domain, when a report covers several."""
+
+    domain: str
+    mentions: int
+    pages_linked: int
+    new_pages: int
+    engagement: int
+    reach: int
+    top_pages: pd.DataFrame
+
+
+@dataclass
 class WeekReport:
     """Everything a report shows for one week."""
 
@@ -62,8 +87,11 @@ class WeekReport:
     communities: pd.DataFrame
     anchors: pd.DataFrame
     domains: list[str]
+    sections: list[DomainSection] = field(default_factory=list)
     coverage: list[CoverageItem] = field(default_factory=list)
     previous_coverage: list[CoverageItem] = field(default_factory=list)
+    tracking_since: datetime | None = None
+    platforms: dict[str, str] = field(default_factory=dict)  # connector name -> platform
     partial: Mapping[str, str] = field(default_factory=dict)  # connector -> why it sees only part
 
     @property
@@ -71,167 +99,245 @@ class WeekReport:
         return self.summary[0].this_week
 
     @property
+    def so_far(self) -> bool:
+        """The week had not ended when the report was written."""
+        return self.generated_at < self.end
+
+    @property
+    def first_week(self) -> bool:
+        """Tracking began in this week (or later): there is no previous week to compare with."""
+        return self.tracking_since is not None and self.tracking_since >= self.start
+
+    @property
+    def previous_partial(self) -> bool:
+        """Tracking began during the previous week, so it was not tracked whole."""
+        previous_start = self.week.previous().bounds(self.timezone)[0]
+        return self.tracking_since is not None and previous_start < self.tracking_since < self.start
+
+    @property
     def comparison_unreliable(self) -> bool:
-        return bool(self.coverage or self.previous_coverage)
+        return bool(self.coverage or self.previous_coverage or self.previous_partial)
+
+    @property
+    def new_pages(self) -> int:
+        return int(self.top_pages["new"].sum()) if len(self.top_pages) else 0
+
+    @property
+    def new_authors(self) -> int:
+        return int(self.top_authors["new"].sum()) if len(self.top_authors) else 0
+
+    @property
+    def new_communities(self) -> int:
+        return int(self.communities["new"].sum()) if len(self.communities) else 0
 
 
-def _with_author_key(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["author_key"] = frame["author_id"].fillna(frame["author_handle"])
-    return frame
+def count_week(figures: Partials) -> dict[str, int]:
+    """The summary's figures from a week's merged figures: the rules of :func:`reports.queries.week_counts`
+    (which counts the previous week in SQL), so both weeks are counted alike. An author (the platform's author
+    id, else the handle) and a community belong to one platform, a page to one domain."""
+    platforms = figures.platforms
+    counts = {
+        "mentions": int(platforms["mentions"].sum()),
+        "pages_linked": len(figures.pages),
+        "authors": len(figures.authors),
+        "communities": len(figures.communities),
+        "engagement": int(platforms["engagement"].sum()),
+        "reach": int(platforms["reach"].sum()),
+    }
+    counts.update({f"mentions:{p}": int(n) for p, n in platforms["mentions"].items() if n})
+    counts.update({f"mentions:{d}": int(n) for d, n in figures.domains["mentions"].items() if n})
+    return counts
 
 
-def _known_communities(conn: Connection, start: datetime) -> set[tuple[str, str]]:
-    since = start - timedelta(weeks=NEW_COMMUNITY_WEEKS)
-    query = (
-        select(mentions.c.platform, mentions.c.community)
-        .where(
-            and_(
-                mentions.c.created_at >= since,
-                mentions.c.created_at < start,
-                mentions.c.community.is_not(None),
-            )
-        )
-        .distinct()
-    )
-    return {(platform, community) for platform, community in conn.execute(query)}
-
-
-def _daily(frame: pd.DataFrame, week: IsoWeek, timezone: str) -> pd.DataFrame:
+def _daily(figures: Partials, week: IsoWeek) -> pd.DataFrame:
+    """Mentions per local day and platform, every day of the week for every platform seen."""
     days = [day.isoformat() for day in week.days()]
-    if not len(frame):
+    counts = figures.daily[figures.daily > 0] if len(figures.daily) else figures.daily
+    if not len(counts):
         return pd.DataFrame(columns=["date", "platform", "mentions"])
-    local_midnight = frame["created_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    counts = frame.assign(date=local_midnight).groupby(["date", "platform"]).size()
-    counts.index = counts.index.set_levels(counts.index.levels[0].strftime("%Y-%m-%d"), level="date")
-    platforms = sorted(frame["platform"].unique())
+    counts = counts.copy()
+    counts.index = counts.index.set_levels([level.astype(str) for level in counts.index.levels])
+    platforms = sorted(counts.index.get_level_values("platform").unique())
     grid = pd.MultiIndex.from_product([days, platforms], names=["date", "platform"])
-    return counts.reindex(grid, fill_value=0).rename("mentions").reset_index()
+    return (
+        counts.groupby(level=["date", "platform"])
+        .sum()
+        .reindex(grid, fill_value=0)
+        .rename("mentions")
+        .reset_index()
+    )
 
 
-def _top_pages(frame: pd.DataFrame, link_frame: pd.DataFrame, earlier: dict[str, Any]) -> pd.DataFrame:
-    """Pages by mentions, with engagement, platforms and when each was first linked (``earlier`` holds the
-    pages that were linked before the week)."""
-    columns = ["canonical_url", "domain", "mentions", "engagement", "platforms", "first_seen"]
-    if not len(link_frame):
+def _top_pages(figures: Partials, first: Mapping[str, Any], start: datetime) -> pd.DataFrame:
+    """Pages by mentions, with engagement, platforms, when each was first linked (``first``, from the pages
+    table) and whether that was this week."""
+    if not len(figures.pages):
+        return pd.DataFrame(columns=PAGE_COLUMNS)
+    grouped = figures.pages.copy()
+    grouped.index = grouped.index.astype(str)
+    names = figures.page_platforms.astype(str).sort_values("platform")
+    grouped["platforms"] = names.groupby("canonical_url")["platform"].agg(", ".join)
+    known = pd.Series(first, dtype="datetime64[us, UTC]").reindex(grouped.index)
+    grouped["first_seen"] = known.where(known.notna(), grouped["first_at"])
+    grouped["new"] = grouped["first_seen"] >= pd.Timestamp(start)
+    grouped["engagement"] = grouped["engagement"].astype("int64")
+    grouped["mentions"] = grouped["mentions"].astype("int64")
+    grouped["domain"] = grouped["domain"].astype(str)
+    grouped["value"] = None  # link value comes with its own rating; the column keeps its place
+    grouped = grouped.rename_axis("canonical_url").reset_index()
+    grouped = grouped.sort_values(["mentions", "engagement", "canonical_url"], ascending=[False, False, True])
+    return grouped[PAGE_COLUMNS].reset_index(drop=True)
+
+
+def _top_authors(
+    figures: Partials, names: Callable[[list[int]], Mapping[int, tuple[str | None, str | None]]],
+    new: set[tuple[str, str]],
+) -> pd.DataFrame:  # fmt: skip
+    """Authors by mentions; the handle and name of each author's latest mention win."""
+    columns = [
+        "platform",
+        "author_handle",
+        "author_name",
+        "author_followers",
+        "mentions",
+        "engagement",
+        "new",
+    ]
+    if not len(figures.authors):
         return pd.DataFrame(columns=columns)
-    joined = link_frame.drop_duplicates(["mention_id", "canonical_url"]).merge(
-        frame[["id", "platform", "engagement", "created_at"]], left_on="mention_id", right_on="id"
-    )
-    joined["engagement"] = joined["engagement"].fillna(0)
-    grouped = joined.groupby("canonical_url").agg(
-        domain=("domain", "first"),
-        mentions=("mention_id", "nunique"),
-        engagement=("engagement", "sum"),
-        first_seen=("created_at", "min"),
-    )
-    platforms = joined.drop_duplicates(["canonical_url", "platform"]).sort_values("platform")
-    grouped["platforms"] = platforms.groupby("canonical_url")["platform"].agg(", ".join)
-    before = pd.Series(earlier, dtype="datetime64[ns, UTC]").reindex(grouped.index)
-    grouped["first_seen"] = before.where(before.notna(), grouped["first_seen"])
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped = grouped.reset_index().sort_values(
-        ["mentions", "engagement", "canonical_url"], ascending=[False, False, True]
-    )
-    return grouped[columns].reset_index(drop=True)
-
-
-def _top_authors(frame: pd.DataFrame) -> pd.DataFrame:
-    columns = ["platform", "author_handle", "author_name", "author_followers", "mentions", "engagement"]
-    known = frame.dropna(subset=["author_key"])
-    if not len(known):
-        return pd.DataFrame(columns=columns)
-    ordered = known.sort_values("created_at").assign(engagement=known["engagement"].fillna(0))
-    grouped = ordered.groupby(
-        ["platform", "author_key"]
-    ).agg(  # the latest handle, name and follower count win
-        author_handle=("author_handle", "last"),
-        author_name=("author_name", "last"),
-        author_followers=("author_followers", "max"),
-        mentions=("id", "size"),
-        engagement=("engagement", "sum"),
-    )
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped = grouped.reset_index().sort_values(
+    grouped = figures.authors.reset_index()
+    grouped["platform"] = grouped["platform"].astype(str)
+    grouped["author_key"] = grouped["author_key"].astype(str)
+    latest = [int(i) for i in grouped["latest_id"]]
+    handles = names(latest)
+    grouped["author_handle"] = [handles.get(i, (None, None))[0] for i in latest]
+    grouped["author_name"] = [handles.get(i, (None, None))[1] for i in latest]
+    grouped["new"] = [(p, k) in new for p, k in zip(grouped["platform"], grouped["author_key"], strict=True)]
+    grouped["author_followers"] = grouped["followers"].astype("Int64")
+    for column in ("mentions", "engagement"):
+        grouped[column] = grouped[column].astype("int64")
+    grouped = grouped.sort_values(
         ["mentions", "engagement", "author_followers"], ascending=[False, False, False], na_position="last"
     )
-    grouped["author_followers"] = grouped["author_followers"].astype("Int64")
     return grouped[columns].reset_index(drop=True)
 
 
-def _communities(frame: pd.DataFrame, known: set[tuple[str, str]]) -> pd.DataFrame:
+def _communities(
+    figures: Partials, active: Callable[[list[tuple[str, str]]], set[tuple[str, str]]]
+) -> pd.DataFrame:
+    """Communities by mentions; ``new``: none of the 12 weeks before had a mention from it (``active`` says
+    which had)."""
     columns = ["platform", "community", "mentions", "engagement", "new"]
-    present = frame.dropna(subset=["community"])
-    if not len(present):
+    if not len(figures.communities):
         return pd.DataFrame(columns=columns)
-    present = present.assign(engagement=present["engagement"].fillna(0))
-    grouped = present.groupby(["platform", "community"]).agg(
-        mentions=("id", "size"), engagement=("engagement", "sum")
-    )
-    grouped["engagement"] = grouped["engagement"].astype(int)
-    grouped = grouped.reset_index()
-    grouped["new"] = [
-        (p, c) not in known for p, c in zip(grouped["platform"], grouped["community"], strict=True)
-    ]
+    grouped = figures.communities.reset_index()
+    for column in ("platform", "community"):
+        grouped[column] = grouped[column].astype(str)
+    for column in ("mentions", "engagement"):
+        grouped[column] = grouped[column].astype("int64")
+    pairs = list(zip(grouped["platform"], grouped["community"], strict=True))
+    seen_before = active(pairs)
+    grouped["new"] = [pair not in seen_before for pair in pairs]
     grouped = grouped.sort_values(["mentions", "engagement", "community"], ascending=[False, False, True])
     return grouped[columns].reset_index(drop=True)
 
 
-def _anchors(link_frame: pd.DataFrame) -> pd.DataFrame:
-    texts = link_frame["anchor_text"].dropna() if len(link_frame) else pd.Series(dtype=object)
-    texts = texts[texts.str.strip() != ""]
-    if not len(texts):
+def _anchors(figures: Partials) -> pd.DataFrame:
+    if not len(figures.anchors):
         return pd.DataFrame(columns=["anchor_text", "links"])
-    counts = texts.value_counts().head(30)
-    return pd.DataFrame({"anchor_text": counts.index, "links": counts.to_numpy()})
+    counts = figures.anchors.rename("links").rename_axis("anchor_text").reset_index()
+    counts["anchor_text"] = counts["anchor_text"].astype(str)
+    counts = counts.sort_values(["links", "anchor_text"], ascending=[False, True]).head(30)
+    return counts.reset_index(drop=True)
 
 
-def _top_post_ids(frame: pd.DataFrame) -> list[int]:
-    if not len(frame):
+def _sections(domains: list[str], figures: Partials, pages: pd.DataFrame) -> list[DomainSection]:
+    """One section per own domain (only when there are several)."""
+    if len(domains) < 2:
         return []
-    ranked = frame.assign(rank=frame["engagement"].fillna(-1)).sort_values(
-        ["rank", "created_at"], ascending=[False, False]
-    )
-    return [int(i) for i in ranked["id"].head(TOP_POSTS)]
+    sections = []
+    totals = figures.domains
+    totals.index = totals.index.astype(str)
+    for domain in domains:
+        own_pages = pages[pages["domain"] == domain] if len(pages) else pages
+        known = domain in totals.index
+        section = DomainSection(
+            domain=domain,
+            mentions=int(totals.at[domain, "mentions"]) if known else 0,
+            pages_linked=len(own_pages),
+            new_pages=int(own_pages["new"].sum()) if len(own_pages) else 0,
+            engagement=int(totals.at[domain, "engagement"]) if known else 0,
+            reach=int(totals.at[domain, "reach"]) if known else 0,
+            top_pages=own_pages.head(10),
+        )
+        sections.append(section)
+    return sections
 
 
 def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], platforms: dict[str, str],
           now: datetime, idle_after: Mapping[str, timedelta] | None = None,
-          partial: Mapping[str, str] | None = None) -> WeekReport:  # fmt: skip
+          intervals: Mapping[str, timedelta] | None = None, scope: Scope | None = None,
+          figures: Partials | None = None,
+          previous_counts: Callable[[], dict[str, int]] | None = None,
+          partial_coverage: Mapping[str, str] | None = None) -> WeekReport:  # fmt: skip
     """Compute a week's report and the previous week's figures to compare with.
 
-    ``platforms`` maps each configured connector to its platform (to tell which comparisons a connector's
-    coverage gap makes unreliable); ``idle_after`` is passed to :func:`reports.coverage.coverage`;
-    ``partial`` names the connectors whose platform shows only part of what is posted, and why.
+    ``domains`` are the own domains the report covers. ``platforms`` maps each configured connector to its
+    platform (to tell which comparisons a connector's coverage gap makes unreliable); ``idle_after`` and
+    ``intervals`` are passed to :func:`reports.coverage.coverage`. ``scope`` is ``domains``' (computed when not
+    given). ``figures`` are the week's, gathered by the pass that wrote the per-mention files (read here
+    when not given); ``previous_counts``, when given, supplies the previous week's (another process may count
+    them meanwhile). ``partial_coverage`` names the connectors whose platform shows only part of what is
+    posted, and why.
     """
     start, end = week.bounds(timezone)
     previous_start, previous_end = week.previous().bounds(timezone)
     dialect = store.dialect
     with store.read() as conn:
-        frame = _with_author_key(queries.week_mentions(conn, dialect, start, end))
-        link_frame = queries.week_links(conn, dialect, start, end)
-        this_counts = queries.week_counts(conn, dialect, start, end)
-        previous_counts = queries.week_counts(conn, dialect, previous_start, previous_end)
-        earlier = queries.linked_before(conn, dialect, start, end)
-        known = _known_communities(conn, start)
-        top_posts = queries.top_post_rows(conn, _top_post_ids(frame))
-        this_coverage = coverage(conn, start, min(end, now), idle_after)
-        previous_coverage = coverage(conn, previous_start, previous_end, idle_after)
+        scope = scope or Scope.of(conn, dialect, domains)
+    if figures is None:
+        figures = read_alone(store, Pass(start, end, scope, timezone, None, count=1))
+    this_counts = count_week(figures)
+    with store.read() as conn:
+        first = queries.first_linked(conn, dialect, [str(url) for url in figures.pages.index])
+        new_authors = queries.first_mentions_in(conn, dialect, start, end)
+        top_ids = [int(i) for i in figures.top["id"]]
+        top_posts = _post_frame(top_ids, top_post_rows(conn, top_ids, scope, for_csv=False))
+        since = start - timedelta(weeks=NEW_COMMUNITY_WEEKS)
+
+        def names(ids: list[int]) -> Mapping[int, tuple[str | None, str | None]]:
+            return queries.author_names(conn, dialect, ids)
+
+        def active(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+            return queries.active_communities(conn, dialect, pairs, since, start)
+
+        top_authors = _top_authors(figures, names, new_authors)
+        communities = _communities(figures, active)
+        this_coverage = coverage(conn, start, min(end, now), idle_after, intervals)
+        previous_coverage = coverage(conn, previous_start, previous_end, idle_after, intervals)
+        tracking_since = store.first_run_at()
+        if previous_counts is None:
+            previous = queries.week_counts(conn, dialect, previous_start, previous_end, scope)
+    if previous_counts is not None:
+        previous = previous_counts()
+    top_pages = _top_pages(figures, first, start)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
-    unreliable_all = bool(this_coverage or previous_coverage)
-    names = list(HEADLINE_METRICS)
-    names += [f"mentions:{domain}" for domain in domains]
-    platform_names = sorted({key.split(":", 1)[1] for key in (*this_counts, *previous_counts)
+    partial = tracking_since is not None and previous_start < tracking_since < start
+    unreliable_all = bool(this_coverage or previous_coverage or partial)
+    names_in_order = list(HEADLINE_METRICS)
+    names_in_order += [f"mentions:{domain}" for domain in domains]
+    platform_names = sorted({key.split(":", 1)[1] for key in (*this_counts, *previous)
                              if key.startswith("mentions:") and key.split(":", 1)[1] not in domains})  # fmt: skip
-    names += [f"mentions:{platform}" for platform in platform_names]
+    names_in_order += [f"mentions:{platform}" for platform in platform_names]
     summary = [
         Summary(
             name,
             this_counts.get(name, 0),
-            previous_counts.get(name, 0),
+            previous.get(name, 0),
             unreliable=unreliable_all if ":" not in name or name[len("mentions:") :] in domains
-            else name[len("mentions:") :] in affected,
+            else partial or name[len("mentions:") :] in affected,
         )
-        for name in names
+        for name in names_in_order
     ]  # fmt: skip
     return WeekReport(
         week=week,
@@ -240,17 +346,28 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         end=end,
         generated_at=now,
         summary=summary,
-        daily=_daily(frame, week, timezone),
-        top_pages=_top_pages(frame, link_frame, earlier),
+        daily=_daily(figures, week),
+        top_pages=top_pages,
         top_posts=top_posts,
-        top_authors=_top_authors(frame),
-        communities=_communities(frame, known),
-        anchors=_anchors(link_frame),
+        top_authors=top_authors,
+        communities=communities,
+        anchors=_anchors(figures),
         domains=domains,
+        sections=_sections(domains, figures, top_pages),
         coverage=this_coverage,
         previous_coverage=previous_coverage,
-        partial=dict(partial or {}),
+        tracking_since=tracking_since,
+        platforms=platforms,
+        partial=dict(partial_coverage or {}),
     )
+
+
+def _post_frame(ids: list[int], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The top posts with the columns of mentions.csv, raw values (for the page), in this order."""
+    posts = pd.DataFrame.from_records(rows, columns=[*MENTION_COLUMNS, "thread_id"])
+    posts["created_at"] = queries.utc_series(posts["created_at"])
+    posts.attrs["ids"] = list(ids)
+    return posts
 
 
 def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

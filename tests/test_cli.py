@@ -269,7 +269,14 @@ def test_export_filters_by_date_range(tmp_path: Path, algolia: FakeAlgolia) -> N
     assert ids == {"6913103", "6955707"}  # posted 2013-12-16 05:37 and 2013-12-23 18:29 UTC
     bad = CliRunner().invoke(cli, ["--config", str(path), "export", "--since", "last week"])
     assert bad.exit_code == 2
-    assert "--since/--until:" in bad.output
+    assert bad.output == (
+        "error: --since 'last week': not a date; write a date like 2026-11-17 or a time like 2026-11-17T09:00:00Z\n"
+    )
+    backwards = CliRunner().invoke(
+        cli, ["--config", str(path), "export", "--since", "2013-12-23", "--until", "2013-12-16"]
+    )
+    assert backwards.exit_code == 2
+    assert backwards.output == "error: --since 2013-12-23 is not before --until 2013-12-16; swap them\n"
 
 
 @pytest.fixture(scope="module")

@@ -250,6 +250,7 @@ def test_secrets_are_redacted_in_tracebacks_and_extra_fields(formatter: logging.
     handler.addFilter(RedactingFilter(["hunter2pw"]))
     logger = logging.getLogger("tests.redaction")
     logger.addHandler(handler)
+    logger.propagate = False  # the record is for this handler only, not for whatever the root logger holds
     try:
         try:
             raise RuntimeError("login as u:hunter2pw failed")
@@ -257,6 +258,7 @@ def test_secrets_are_redacted_in_tracebacks_and_extra_fields(formatter: logging.
             logger.exception("poll failed", extra={"url": "https://u:hunter2pw@db/x"})
     finally:
         logger.removeHandler(handler)
+        logger.propagate = True
     output = handler.stream.getvalue()
     assert "RuntimeError: login as u:*** failed" in output
     assert "hunter2pw" not in output

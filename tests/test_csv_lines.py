@@ -33,3 +33,16 @@ def test_csv_lines_write_what_the_csv_module_writes(case: tuple[int, list[list[s
 def test_a_cell_with_a_comma_quote_or_line_break_is_quoted_and_others_are_not() -> None:
     rows = [["a,b", 'say "hi"', "two\nlines", "plain", ""]]
     assert csv_lines(rows, 5) == '"a,b","say ""hi""","two\nlines",plain,\r\n'
+
+
+@given(
+    st.lists(
+        st.tuples(
+            CELLS, st.lists(st.integers(-5, 10**12).map(str) | st.just(""), min_size=3, max_size=3), CELLS
+        )
+    )
+)
+def test_a_cell_of_joined_numbers_writes_as_its_columns_would(rows: list[tuple[str, list[str], str]]) -> None:
+    joined = [[before, ",".join(numbers), after] for before, numbers, after in rows]
+    split = [[before, *numbers, after] for before, numbers, after in rows]
+    assert csv_lines(joined, 5, joined=1) == written_by_csv_module(split)

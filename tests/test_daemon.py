@@ -268,7 +268,9 @@ def test_a_standby_takes_over_within_30_seconds_when_the_leader_is_killed(
     assert len(ids) == len(set(ids)) == POOL + 20
 
 
-def test_missed_weekly_reports_are_written_on_start(tmp_path: Path, algolia: SlowAlgolia) -> None:
+def test_missed_weekly_reports_and_the_week_so_far_are_written_on_start(
+    tmp_path: Path, algolia: SlowAlgolia
+) -> None:
     from datetime import timedelta
 
     from tracker.periods import last_complete_week
@@ -282,11 +284,13 @@ def test_missed_weekly_reports_are_written_on_start(tmp_path: Path, algolia: Slo
     daemon = TrackerProcess(config, "run")
     try:
         last = last_complete_week(datetime.now(UTC), "UTC")
-        expected = {str(last), str(last.previous())}
+        expected = {str(last), str(last.previous()), str(last.next())}  # and the week so far
         reports_dir = tmp_path / "reports-out"
         wait_for(lambda: reports_dir.exists() and expected <= {p.name for p in reports_dir.iterdir()}, 60,
                  "the missed reports")  # fmt: skip
         assert (reports_dir / "index.html").exists()
+        wait_for((reports_dir / str(last.next()) / ".so-far").is_file, 30, "the week so far")
+        assert "so far" in (reports_dir / "index.html").read_text(encoding="utf-8")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
     finally:

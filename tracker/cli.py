@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,8 +69,8 @@ class TrackerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TrackerError as exc:
-            if ctx.params.get("debug"):
-                raise
+            if ctx.params.get("debug"):  # the traceback, and still the exit code systemd keys on
+                traceback.print_exc()
             problems = getattr(exc, "problems", None) or [str(exc)]
             for problem in problems:
                 click.echo(f"error: {problem}", err=True)
@@ -288,26 +289,47 @@ def backfill(state: State, since: str, names: Sequence[str]) -> None:
 
 
 @cli.command()
-@click.option("--week", metavar="YYYY-Www", help="The ISO week to report (default: the last complete week).")
+@click.option(
+    "--week", metavar="YYYY-Www|current", help="The ISO week to report (default: the last complete week)."
+)
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Write under this folder instead of reports.output_dir."
 )
 @pass_state
 def report(state: State, week: str | None, out: str | None) -> None:
     """Write a week's report (CSV files and report.html) and print the path of its report.html."""
+    from datetime import UTC, datetime
     from pathlib import Path
 
+    from reports import latest_week_with_mentions, write_report
     from tracker.errors import ConfigError
+    from tracker.periods import IsoWeek, last_complete_week
 
     config = state.config
-    from reports import write_report
-    from tracker.periods import IsoWeek
-
-    try:
-        chosen = IsoWeek.parse(week) if week else None
-    except ValueError as exc:
-        raise ConfigError(f"--week: {exc}") from exc
-    written = write_report(config, week=chosen, out_dir=Path(out) if out else None)
+    timezone = config.tracker.timezone
+    now = datetime.now(UTC)
+    current = IsoWeek.containing(now, timezone)
+    if week is not None and week.strip().lower() == "current":
+        chosen = current
+    else:
+        try:
+            chosen = IsoWeek.parse(week) if week else last_complete_week(now, timezone)
+        except ValueError as exc:
+            raise ConfigError(f"--week: {exc}") from exc
+    if chosen > current:
+        raise ConfigError(
+            f"--week {chosen}: that week has not started yet (this week is {current}); "
+            "use --week current for the week so far"
+        )
+    written = write_report(config, week=chosen, out_dir=Path(out) if out else None, now=now)
+    if not written.mentions and week is None:
+        latest = latest_week_with_mentions(config, now)
+        if latest is not None:
+            click.echo(
+                f"note: {chosen} has no mentions; the latest week with mentions is {latest} "
+                f"(tracker report --week {latest})",
+                err=True,
+            )
     click.echo(str(written.html) if "html" in config.reports.formats else str(written.folder))
 
 
@@ -428,18 +450,26 @@ def _span(seconds: int) -> str:
 @click.option("--since", metavar="DATE", help="From this date (YYYY-MM-DD in tracker.timezone) or ISO time.")
 @click.option("--until", metavar="DATE", help="Up to this date (inclusive) or ISO time (exclusive).")
 @click.option(
+    "--domain", "domains", multiple=True, metavar="DOMAIN",
+    help="Only mentions linking to this domain or its subdomains (repeatable).",
+)  # fmt: skip
+@click.option(
     "--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout."
 )
 @pass_state
-def export(state: State, since: str | None, until: str | None, fmt: str, out: str | None) -> None:
-    """Export all mentions in a date range."""
+def export(
+    state: State, since: str | None, until: str | None, domains: Sequence[str], fmt: str, out: str | None
+) -> None:
+    """Export all mentions in a date range (deleted ones left out), domains removed from the config included."""
     import importlib.util
+    from datetime import datetime
 
     from tracker.errors import ConfigError
-    from tracker.export import parse_range_bound, write_parquet
+    from tracker.export import DomainFilter, parse_range_bound, write_parquet
+    from tracker.urls import normalize_domain
 
     if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ConfigError(
@@ -448,30 +478,42 @@ def export(state: State, since: str | None, until: str | None, fmt: str, out: st
     if fmt == "parquet" and not out and sys.stdout.isatty():
         raise ConfigError("--format parquet: parquet is binary; use --out FILE")
     timezone = state.config.tracker.timezone
+    bounds: list[datetime | None] = []
+    for option, value, is_end in (("--since", since, False), ("--until", until, True)):
+        try:
+            bounds.append(parse_range_bound(value, timezone, end=is_end) if value else None)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{option} {value!r}: not a date; write a date like 2026-11-17 or a time like 2026-11-17T09:00:00Z"
+            ) from exc
+    start, end = bounds
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"--since {since} is not before --until {until}; swap them")
     try:
-        start = parse_range_bound(since, timezone, end=False) if since else None
-        end = parse_range_bound(until, timezone, end=True) if until else None
+        chosen = DomainFilter(normalize_domain(domain) for domain in domains) if domains else None
     except ValueError as exc:
-        raise ConfigError(f"--since/--until: {exc}; write a date like 2026-11-17") from exc
+        raise ConfigError(f"--domain: {exc}") from exc
     store = state.open_store()
     try:
         items = store.iter_mentions(start, end)
+        if chosen is not None:
+            items = chosen.select(items)
         if fmt == "parquet":
-            write_parquet(out or sys.stdout.buffer, items)
+            write_parquet(out or sys.stdout.buffer, items, chosen)
         elif out:
             with open(out, "w", encoding="utf-8", newline="") as stream:
-                _write_text(stream, fmt, items)
+                _write_text(stream, fmt, items, chosen)
         else:
-            _write_text(sys.stdout, fmt, items)
+            _write_text(sys.stdout, fmt, items, chosen)
     finally:
         store.close()
 
 
-def _write_text(stream: Any, fmt: str, items: Any) -> None:
+def _write_text(stream: Any, fmt: str, items: Any, domains: Any) -> None:
     from tracker.export import export_csv, jsonl_lines
 
     if fmt == "csv":
-        export_csv(stream, items)
+        export_csv(stream, items, domains)
     else:
         for line in jsonl_lines(items):
             stream.write(line)

@@ -34,6 +34,10 @@ from tracker.store import Store, _safe_url
 log = logging.getLogger("tracker.daemon")
 
 REFRESH_EVERY = timedelta(minutes=5)
+CURRENT_REPORT_EVERY = timedelta(
+    hours=24
+)  # the week so far is written on start, a few minutes later, then daily
+CURRENT_REPORT_FIRST = timedelta(minutes=3)  # by then the first polls have found something
 RETENTION_EVERY = timedelta(hours=24)
 SHORT_LINKS_EVERY = timedelta(seconds=30)
 STOP_GRACE = 8.0  # seconds in-flight work gets after a signal; the process is gone within 10 s
@@ -82,7 +86,7 @@ class Work:
         self._active_lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pollers: list[Poller] = []
-        # poll and refresh per connector; retention, report, catch-up, short links
+        # poll and refresh per connector; retention, report, catch-up, short links, the week so far
         jobs = 2 * len(config.enabled_connectors) + 4
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=jobs)},
@@ -140,6 +144,14 @@ class Work:
             id="report-catch-up",
             name="missed weekly reports",
             next_run_time=now + timedelta(seconds=5),
+        )
+        self.scheduler.add_job(
+            self._tracked(self._report_job),
+            IntervalTrigger(seconds=CURRENT_REPORT_EVERY.total_seconds()),
+            args=("current",),
+            id="report-current",
+            name="this week's report so far",
+            next_run_time=now + CURRENT_REPORT_FIRST,
         )
         self.scheduler.add_job(
             self._tracked(self._retention_job),
@@ -244,6 +256,8 @@ class Work:
                 return
             log.info("writing the missed report for %s", week)
             self._report_job(str(week))
+        if not self.stop.is_set():
+            self._report_job("current")  # a page to look at from the start, marked "so far"
 
     def _stream(self, poller: Poller, name: str) -> None:
         """Runs a stream connector until shutdown, restarting it with backoff when it ends or fails."""

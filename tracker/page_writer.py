@@ -1,5 +1,7 @@
 """Writing one page: mentions (upserted), links, snapshots, deletions, gaps, run usage, the cursor and the
-connector's state changes, in the caller's transaction.
+connector's state changes, in the caller's transaction. Each mention's ``reach`` is kept from its stored
+values, and the ``pages`` and ``author_firsts`` tables learn when each page was first linked and each author
+first seen.
 
 This is the ingest hot path, so it talks to the database driver directly (precomputed SQL, executemany,
 values already in the driver's types) instead of through SQLAlchemy's expression layer; on PostgreSQL the
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tracker.connector import LEVEL_COUNTERS, Cursor, Gap, Page
-from tracker.record import METRIC_NAMES, Mention, Metrics
+from tracker.record import METRIC_NAMES, Mention, Metrics, reach
 from tracker.refresh import next_refresh_due
 from tracker.sql import Driver
 
@@ -29,12 +31,15 @@ NEW_MENTION_COLUMNS = (
     "platform", "platform_id", "kind", "permalink", "created_at", "first_seen_at", "last_seen_at", "author_id",
     "author_handle", "author_name", "author_followers", "community", "title", "text", "lang", "thread_id",
     "parent_id", "likes", "reposts", "replies", "quotes", "score", "views", "engagement", "deleted_at", "raw",
-    "content_hash", "found_by", "refresh_due_at",
+    "content_hash", "found_by", "refresh_due_at", "community_size", "reach", "value",
 )  # fmt: skip
-EXISTING_COLUMNS = ("id", "platform_id", "content_hash", "deleted_at", *METRIC_NAMES, *AUTHOR_FIELDS)
+EXISTING_COLUMNS = (
+    "id", "platform_id", "content_hash", "deleted_at", *METRIC_NAMES, *AUTHOR_FIELDS, "community_size",
+)  # fmt: skip
 LINK_COLUMNS = ("mention_id", "position", "url", "canonical_url", "domain", "anchor_text", "source")
 SNAPSHOT_COLUMNS = ("mention_id", "taken_at", *METRIC_NAMES)
-_UPDATED_COLUMNS = ("last_seen_at", "engagement", *METRIC_NAMES, *AUTHOR_FIELDS)
+_VIEWS, _FOLLOWERS = METRIC_NAMES.index("views"), AUTHOR_FIELDS.index("author_followers")
+_UPDATED_COLUMNS = ("last_seen_at", "engagement", *METRIC_NAMES, *AUTHOR_FIELDS, "community_size", "reach")
 
 _INSERT_MENTION = (
     f"INSERT INTO mentions ({', '.join(NEW_MENTION_COLUMNS)}) VALUES ({', '.join(['?'] * len(NEW_MENTION_COLUMNS))}) "
@@ -44,12 +49,23 @@ _INSERT_MENTIONS_PREFIX = f"INSERT INTO mentions ({', '.join(NEW_MENTION_COLUMNS
 _INSERT_MENTIONS_SUFFIX = (
     " ON CONFLICT (platform, platform_id) DO NOTHING RETURNING platform, platform_id, id"
 )
-_ROWS_PER_INSERT = 100  # 2,900 parameters, well within SQLite's limit of 32,766
+_ROWS_PER_INSERT = 100  # 3,200 parameters, well within SQLite's limit of 32,766
 _INSERT_LINK = (
     f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES ({', '.join(['?'] * len(LINK_COLUMNS))})"
 )
 _INSERT_SNAPSHOT = f"INSERT INTO metric_snapshots ({', '.join(SNAPSHOT_COLUMNS)}) VALUES ({', '.join(['?'] * len(SNAPSHOT_COLUMNS))})"
 _UPDATE_SEEN = f"UPDATE mentions SET {', '.join(f'{c} = ?' for c in _UPDATED_COLUMNS)} WHERE id = ?"
+# An earlier post linking a page (a backfill, a late find) moves its first-linked time back, never forward.
+_FIRST_LINKED = (
+    "INSERT INTO pages (canonical_url, domain, first_linked_at) VALUES (?, ?, ?) ON CONFLICT (canonical_url) "
+    "DO UPDATE SET first_linked_at = excluded.first_linked_at, domain = excluded.domain "
+    "WHERE excluded.first_linked_at < pages.first_linked_at"
+)
+_FIRST_MENTION = (
+    "INSERT INTO author_firsts (platform, author_key, first_mention_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (platform, author_key) DO UPDATE SET first_mention_at = excluded.first_mention_at "
+    "WHERE excluded.first_mention_at < author_firsts.first_mention_at"
+)
 _UPDATE_CONTENT = "UPDATE mentions SET title = ?, text = ?, content_hash = ? WHERE id = ?"
 _COUNT_RUN = (
     "UPDATE connector_runs SET pages = pages + ?, fetched = fetched + ?, new = new + ?, updated = updated + ?, "
@@ -158,6 +174,7 @@ def _upsert_mentions(
         new = len(inserted)
         _insert_links(driver, [(inserted[key], by_key[key]) for key in inserted])
         _insert_snapshots(driver, [(inserted[key], by_key[key].metrics) for key in inserted], now)
+        _note_firsts(driver, [by_key[key] for key in inserted], authors=True)
         if len(inserted) < len(new_rows):  # another writer stored some first: treat them as seen again
             existing.update(_existing(driver, [k for k in by_key if k not in existing and k not in inserted]))
     updated, unchanged = _update_seen(driver, by_key, existing, hashes, now, revived)
@@ -186,7 +203,9 @@ def _existing(driver: Driver, keys: Any) -> dict[tuple[str, str], dict[str, Any]
                 row["metrics"] = tuple(
                     values[4 : 4 + len(METRIC_NAMES)]
                 )  # compared as a whole, see _update_seen
-                row["authors"] = tuple(values[4 + len(METRIC_NAMES) :])
+                row["authors"] = tuple(
+                    values[4 + len(METRIC_NAMES) : 4 + len(METRIC_NAMES) + len(AUTHOR_FIELDS)]
+                )
                 found[(platform, row["platform_id"])] = row
     return found
 
@@ -210,6 +229,7 @@ def _mention_values(
         metrics.likes, metrics.reposts, metrics.replies, metrics.quotes, metrics.score, metrics.views,
         metrics.engagement, None, mention.raw, digest, connector,
         driver.when(next_refresh_due(mention.created_at, now, every)) if refreshed else None,
+        mention.community_size, mention.reach, mention.value,
     )  # fmt: skip
 
 
@@ -256,6 +276,33 @@ def _insert_links(driver: Driver, items: Sequence[tuple[int, Mention]]) -> None:
     driver.many(_INSERT_LINK, rows)
 
 
+def _note_firsts(driver: Driver, items: Sequence[Mention], *, authors: bool) -> None:
+    """Tell ``pages`` (and ``author_firsts``) about these mentions' links (and authors). One row per page or
+    author, in key order, so two writers lock rows in the same order."""
+    linked: dict[str, tuple[str, datetime]] = {}
+    for mention in items:
+        for link in mention.links:
+            url = link.canonical_url or link.url
+            known = linked.get(url)
+            if known is None or mention.created_at < known[1]:
+                linked[url] = (link.domain or "", mention.created_at)
+    driver.many(
+        _FIRST_LINKED, [(url, domain, driver.when(at)) for url, (domain, at) in sorted(linked.items())]
+    )
+    if not authors:
+        return
+    seen: dict[tuple[str, str], datetime] = {}
+    for mention in items:
+        author = mention.author_id or mention.author_handle
+        if author is None:
+            continue
+        key = (mention.platform, author)
+        known_at = seen.get(key)
+        if known_at is None or mention.created_at < known_at:
+            seen[key] = mention.created_at
+    driver.many(_FIRST_MENTION, [(*key, driver.when(at)) for key, at in sorted(seen.items())])
+
+
 def _insert_snapshots(driver: Driver, items: Sequence[tuple[int, Metrics]], now: datetime) -> None:
     taken = driver.when(now)
     driver.many(
@@ -294,17 +341,23 @@ def _update_seen(
         authors_changed = authors != stored_authors and any(
             new is not None and new != old for new, old in zip(authors, stored_authors, strict=True)
         )
+        size = mention.community_size
+        size_changed = size is not None and size != row["community_size"]
         content_changed = row["deleted_at"] is None and row["content_hash"] != hashes[key]
         if content_changed:
             edited.append((row["id"], mention, hashes[key]))
-        if not (metrics_changed or authors_changed or content_changed or row["id"] in revived):
+        if not (
+            metrics_changed or authors_changed or size_changed or content_changed or row["id"] in revived
+        ):
             unchanged_ids.append(row["id"])
             continue
-        kept_authors = [
+        kept_authors: list[Any] = [
             new if new is not None else old for new, old in zip(authors, stored_authors, strict=True)
         ]
+        kept_size = size if size is not None else row["community_size"]
         engagement = Metrics(*merged).engagement
-        changed_rows.append((seen, engagement, *merged, *kept_authors, row["id"]))
+        audience = reach(merged[_VIEWS], kept_authors[_FOLLOWERS], kept_size)
+        changed_rows.append((seen, engagement, *merged, *kept_authors, kept_size, audience, row["id"]))
     driver.many(_UPDATE_SEEN, changed_rows)
     for start in range(0, len(unchanged_ids), CHUNK):  # seen again, nothing new: one statement
         chunk = unchanged_ids[start : start + CHUNK]
@@ -321,6 +374,7 @@ def _update_seen(
             chunk = ids[start : start + CHUNK]
             driver.run(f"DELETE FROM links WHERE mention_id IN ({_in_list(len(chunk))})", chunk)
         _insert_links(driver, [(mention_id, mention) for mention_id, mention, _ in edited])
+        _note_firsts(driver, [mention for _, mention, _ in edited], authors=False)
     return len(changed_rows), len(unchanged_ids)
 
 

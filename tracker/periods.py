@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
+_YEARS = (1900, 9998)  # a week's neighbours and bounds stay within what datetime can hold
 
 
 @dataclass(frozen=True, order=True)
@@ -18,11 +19,13 @@ class IsoWeek:
 
     @classmethod
     def parse(cls, text: str) -> IsoWeek:
-        """``2026-W47``; ValueError naming the problem otherwise."""
+        """``2026-W47`` (or ``2026-w47``); ValueError naming the problem otherwise."""
         match = _WEEK_RE.match(text.strip())
         if match is None:
             raise ValueError(f"{text!r} is not an ISO week; write it like 2026-W47")
         year, week = int(match.group(1)), int(match.group(2))
+        if not _YEARS[0] <= year <= _YEARS[1]:
+            raise ValueError(f"{text!r}: the year must be between {_YEARS[0]} and {_YEARS[1]}")
         try:
             date.fromisocalendar(year, week, 1)
         except ValueError:

@@ -18,6 +18,17 @@ class RecordError(ValueError):
     """A payload could not be turned into a valid record."""
 
 
+def reach(views: int | None, followers: int | None, community_size: int | None) -> int | None:
+    """A post's estimated audience (CONTRACT §1): its views when the platform counts them (X impressions, a
+    wiki article's page views), else its author's followers, else its community's members; None when none is
+    known."""
+    if views is not None:
+        return views
+    if followers is not None:
+        return followers
+    return community_size
+
+
 def raw_json(payload: Any) -> str:
     """A payload as compact JSON text for ``Mention.raw`` (orjson: this runs once per post read)."""
     return orjson.dumps(payload).decode()
@@ -114,8 +125,8 @@ class Metrics:
 class Mention:
     """One post (or comment) that links to a monitored domain, keyed by ``(platform, platform_id)``.
 
-    ``raw`` is the original payload as received, as JSON text. ``first_seen_at``, ``last_seen_at`` and
-    ``deleted_at`` are set by the store; connectors leave them empty.
+    ``raw`` is the original payload as received, as JSON text. ``first_seen_at``, ``last_seen_at``,
+    ``deleted_at`` and ``value`` are set by the store; connectors leave them empty.
 
     Not slotted, unlike the small records: every post read is copied once with its matched links
     (:meth:`with_links`), and copying an instance dict is one call where slots take one per field.
@@ -144,6 +155,8 @@ class Mention:
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
     deleted_at: datetime | None = None
+    value: int | None = None
+    """How much the link is worth to the linked site, 0-100; set by the tracker, None until rated."""
 
     def __post_init__(self) -> None:
         if not self.platform or not self.platform_id:
@@ -163,6 +176,10 @@ class Mention:
     @property
     def engagement(self) -> int | None:
         return self.metrics.engagement
+
+    @property
+    def reach(self) -> int | None:
+        return reach(self.metrics.views, self.author_followers, self.community_size)
 
     def with_links(self, links: tuple[Link, ...]) -> Mention:
         """A copy with other links (already validated, so without running the checks again)."""
@@ -187,6 +204,7 @@ class Mention:
             "author_name": self.author_name,
             "author_followers": self.author_followers,
             "community": self.community,
+            "community_size": self.community_size,
             "title": self.title,
             "text": self.text,
             "lang": self.lang,
@@ -209,6 +227,8 @@ class Mention:
             "score": self.metrics.score,
             "views": self.metrics.views,
             "engagement": self.engagement,
+            "reach": self.reach,
+            "value": self.value,
             "deleted_at": format_utc(self.deleted_at) or None,
             "raw": self.raw,
         }

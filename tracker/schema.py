@@ -19,12 +19,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 metadata = MetaData(
     naming_convention={
@@ -110,9 +111,21 @@ mentions = Table(
     Column("content_hash", String(32)),
     Column("found_by", String(128)),
     Column("refresh_due_at", UTCDateTime),  # next engagement refresh (+1 h, +24 h, +7 d after posting)
+    Column("community_size", BigInteger),
+    Column("reach", BigInteger),  # tracker.record.reach of the stored values, kept by the page writer
+    Column("value", Integer),  # 0-100, how much the link is worth to the linked site; NULL until rated
     UniqueConstraint("platform", "platform_id"),
     Index(None, "created_at"),
     Index(None, "refresh_due_at"),
+    # "a new community": was there a mention from it in the 12 weeks before? (a seek per community)
+    Index(
+        "ix_mentions_platform_community_created_at",
+        "platform",
+        "community",
+        "created_at",
+        sqlite_where=text("community IS NOT NULL"),
+        postgresql_where=text("community IS NOT NULL"),
+    ),
 )
 
 links = Table(
@@ -202,6 +215,27 @@ authors = Table(
     Column("name", Text),
     Column("followers", BigInteger),
     Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# When each page was first linked (the earliest post linking to it): kept by the page writer, so "first linked"
+# and "new page" never walk the history.
+pages = Table(
+    "pages",
+    metadata,
+    Column("canonical_url", Text, primary_key=True),
+    Column("domain", String(255), nullable=False),
+    Column("first_linked_at", UTCDateTime, nullable=False),
+    Index(None, "first_linked_at"),
+)
+
+# When each author (by platform author id, else handle) was first seen posting a mention, for "new authors".
+author_firsts = Table(
+    "author_firsts",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("author_key", Text, primary_key=True),
+    Column("first_mention_at", UTCDateTime, nullable=False),
+    Index(None, "first_mention_at"),
 )
 
 # Small facts the daemon shares with `tracker status`: the leader, each job's next run.

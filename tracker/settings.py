@@ -168,6 +168,9 @@ class DomainSettings(Section):
     """Your own accounts, whose posts are not mentions: `\"x:handle\"`, `\"reddit:user\"`, `\"bluesky:handle\"`."""
     aliases: tuple[str, ...] = ()
     """Hosts that are the same site (a short-link domain, a former domain): their links count for this one."""
+    role: Literal["own", "competitor"] = "own"
+    """`"own"`, or `"competitor"`: polled like your own domains but reported only in the share of voice (no
+    alerts, no page checks)."""
 
     @field_validator("name")
     @classmethod
@@ -277,6 +280,12 @@ class Config:
         if url.startswith(("postgresql:", "postgres:")):
             return "postgresql+psycopg:" + url.partition(":")[2]
         return url
+
+    @property
+    def own_domains(self) -> tuple[str, ...]:
+        """The domains that are the user's own (reports, feeds and alerts cover these): every configured one
+        but those with ``role = "competitor"``."""
+        return tuple(d.name for d in self.domains if d.role == "own")
 
     @property
     def enabled_connectors(self) -> dict[str, ConnectorSettings]:

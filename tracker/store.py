@@ -635,6 +635,7 @@ def mention_from_row(row: Mapping[Any, Any], mention_links: tuple[Link, ...]) ->
         author_name=row["author_name"],
         author_followers=row["author_followers"],
         community=row["community"],
+        community_size=row["community_size"],
         title=row["title"],
         text=row["text"],
         lang=row["lang"],
@@ -644,6 +645,7 @@ def mention_from_row(row: Mapping[Any, Any], mention_links: tuple[Link, ...]) ->
         metrics=Metrics(*(row[name] for name in METRIC_NAMES)),
         raw=row["raw"],
         deleted_at=row["deleted_at"],
+        value=row["value"],
     )
 
 

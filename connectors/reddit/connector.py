@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from connectors.reddit.budget import RequestBudget
+from connectors.reddit.communities import PER_REQUEST, SubredditSizes, sizes_from_listing
 from connectors.reddit.feeds import FEED_REQUESTS_PER_MINUTE, FeedClient, entry_mention, is_gone_entry
 from connectors.reddit.sources import (
     PAGE_SIZE,
@@ -35,8 +36,8 @@ from connectors.reddit.sources import (
 )
 from connectors.reddit.things import is_gone, normalize_thing
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
-from tracker.errors import ConnectorError
-from tracker.record import RecordError
+from tracker.errors import AuthError, ConnectorError
+from tracker.record import Mention, RecordError
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
 from tracker.urls import DomainMatcher
 
@@ -196,6 +197,7 @@ class RedditConnector(Connector):
         self._feeds: FeedClient | None = None
         if self.oauth:  # the public feeds cannot look posts up
             self.refresh_kinds = frozenset({"post", "comment"})
+        self._sizes = SubredditSizes(context.clock)
 
     @property
     def oauth(self) -> bool:
@@ -346,7 +348,32 @@ class RedditConnector(Connector):
                     converted.mentions.append(entry_mention(item.payload))
             except (KeyError, TypeError, ValueError, AttributeError, RecordError) as exc:
                 converted.problems.append(f"Reddit {item.fullname}: {type(exc).__name__}: {exc}")
+        if self.oauth and converted.mentions:
+            converted.mentions = self._with_community_sizes(converted.mentions)
         return converted
+
+    def _with_community_sizes(self, mentions: list[Mention]) -> list[Mention]:
+        """Each mention with its subreddit's subscribers: posts carry them; the subreddits of comments are
+        looked up, at most once a day each (see :mod:`connectors.reddit.communities`)."""
+        self._sizes.learn_from(mentions)
+        due = self._sizes.due(mentions)
+        api = self._reddit_api()
+        for start in range(0, len(due), PER_REQUEST):
+            chunk = due[start : start + PER_REQUEST]
+
+            def look_up(reddit: praw.Reddit, chunk: list[str] = chunk) -> list[Any]:
+                return [api.item(thing).payload for thing in reddit.info(subreddits=chunk)]
+
+            try:
+                found = sizes_from_listing(api.call("subreddit lookup", look_up))
+            except AuthError:
+                raise
+            except ConnectorError as exc:  # the mentions matter more than their reach: keep them, ask later
+                self.log.warning("could not read the size of %d subreddit(s): %s", len(chunk), exc)
+                found = {}
+            for name in chunk:
+                self._sizes.learn(name, found.get(name))
+        return self._sizes.apply(mentions)
 
     # Clients, built on first use (no I/O in __init__)
 

@@ -202,13 +202,19 @@ def entry_mention(fields: Mapping[str, Any]) -> Mention:
         created_at=parse_iso(str(created or "")),
         author_handle=None if not author or author in GONE_TEXTS else author,
         community=category if not category or category.startswith(("r/", "u/")) else f"r/{category}",
-        title=title if is_post else None,
+        title=title if is_post else _thread_title(title, author),
         text=html_to_text(markdown_html) or None,
         thread_id=fullname if is_post else (f"t3_{thread.group(1)}" if thread else None),
         links=tuple(links),
         metrics=Metrics(),
         raw=raw_json(dict(fields)),
     )
+
+
+def _thread_title(title: str | None, author: str) -> str | None:
+    """A comment entry's title reads "/u/<author> on <post title>": the post's title, as the API gives it."""
+    prefix = f"/u/{author} on "
+    return (title[len(prefix) :] or None) if title and author and title.startswith(prefix) else None
 
 
 def _markdown_html(content: str) -> str:

@@ -64,6 +64,7 @@ def normalize_post(data: Mapping[str, Any]) -> Mention:
         author_id=_author_id(data),
         author_handle=_author(data),
         community=_community(data),
+        community_size=_int_or_none(data.get("subreddit_subscribers")),
         title=title,
         text=text,
         thread_id=fullname,
@@ -92,6 +93,7 @@ def normalize_comment(data: Mapping[str, Any]) -> Mention:
         author_id=_author_id(data),
         author_handle=_author(data),
         community=_community(data),
+        title=_str_or_none(data.get("link_title")),  # the post it was made on (listed comments carry it)
         text=body,
         thread_id=link_id,
         parent_id=_str_or_none(data.get("parent_id")),

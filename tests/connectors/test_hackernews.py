@@ -76,7 +76,7 @@ def test_stories_and_comments_linking_to_the_domain_are_found(
     comment = found["7822564"]
     assert (comment.kind, comment.thread_id, comment.author_handle) == ("comment", "7821917", "baldfat")
     assert comment.permalink == "https://news.ycombinator.com/item?id=7822564"
-    assert comment.title is None
+    assert comment.title == "Death Row – Last words of every inmate executed since 1982"  # its story's
     (link,) = comment.links
     assert link.source == "text"
     assert link.canonical_url == (

@@ -1,5 +1,6 @@
 """The report page in a real headless Chromium: no console errors, no network, charts and tables shown,
-and nothing a post carries ever runs."""
+nothing a post carries ever runs, and it fits a phone's screen (390 px) as well as a desktop's (1280 px).
+Full-page screenshots go to test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.reports.fixtures import at, fill, link, post
 from tests.reports.test_rollups import NOW, W47, config_for
 from tracker.connector import Page
 from tracker.periods import IsoWeek
+from tracker.record import Metrics
 from tracker.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -74,50 +77,125 @@ def hostile_store(store: Store) -> None:
         )
 
 
+def _at_width(driver: Any, width: int) -> int:
+    """Lay the page out at ``width`` CSS pixels (a phone: touch, mobile viewport) and return the document height."""
+    metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
+    return height
+
+
+def _screenshot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / name))
+
+
 def test_the_report_renders_offline_and_never_runs_post_content(browser: object, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    driver: object = browser
+    driver: Any = browser
     config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
     store = Store.open(config.database_url)
     hostile_store(store)
     store.close()
     page = write_report(config, week=W47, now=NOW).html
 
-    driver.get_log("performance")  # type: ignore[attr-defined]  # drop the start page's own requests
-    driver.get(page.as_uri())  # type: ignore[attr-defined]
-    ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / "report-phone.png"))  # type: ignore[attr-defined]
-    assert driver.execute_script("return window.__xss === undefined")  # type: ignore[attr-defined]
+    driver.get_log("performance")  # drop the start page's own requests
+    driver.get(page.as_uri())
+    _at_width(driver, 390)
+    _screenshot(driver, "report-hostile-phone.png")
+    assert driver.execute_script("return window.__xss === undefined")
 
-    console = driver.get_log("browser")  # type: ignore[attr-defined]
+    console = driver.get_log("browser")
     errors = [e for e in console if e["level"] == "SEVERE"]
     assert errors == [], f"console errors: {console}"
     requests = []
-    for entry in driver.get_log("performance"):  # type: ignore[attr-defined]
+    for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             requests.append(message["params"]["request"]["url"])
     assert requests, "the performance log recorded no request at all"
     assert [url for url in requests if not url.startswith("file://")] == [], f"requests: {requests}"
 
-    charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart")  # type: ignore[attr-defined]
+    charts = driver.find_elements(By.CSS_SELECTOR, ".chart")
     assert len(charts) == 3
     assert all(chart.is_displayed() and chart.size["height"] > 20 for chart in charts)
-    for section in ("pages", "posts", "authors", "communities", "anchors", "coverage"):
-        table = driver.find_element(By.CSS_SELECTOR, f"#{section}")  # type: ignore[attr-defined]
+    for section in ("pages", "posts", "authors", "communities", "anchors", "coverage", "definitions"):
+        table = driver.find_element(By.CSS_SELECTOR, f"#{section}")
         assert table.is_displayed()
-    hrefs = [a.get_attribute("href") for a in driver.find_elements(By.TAG_NAME, "a")]  # type: ignore[attr-defined]
+    hrefs = [a.get_attribute("href") for a in driver.find_elements(By.TAG_NAME, "a")]
     assert hrefs
-    assert all(href.startswith(("https://", "http://")) for href in hrefs)
-    body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert all(href.startswith(("https://", "http://")) or "#" in href for href in hrefs)
+    body = driver.find_element(By.TAG_NAME, "body").text
     assert "<script>window.__xss = 'script'</script>" in body  # shown as text, not run
 
-    driver.set_window_size(1200, 1600)  # type: ignore[attr-defined]
-    driver.save_screenshot(str(ARTIFACTS / "report-desktop.png"))  # type: ignore[attr-defined]
     index = page.parent.parent / "index.html"
-    driver.get(index.as_uri())  # type: ignore[attr-defined]
-    assert driver.find_element(By.LINK_TEXT, str(IsoWeek(2026, 47))).is_displayed()  # type: ignore[attr-defined]
+    driver.get(index.as_uri())
+    assert driver.find_element(By.LINK_TEXT, str(IsoWeek(2026, 47))).is_displayed()
+
+
+def busy_store(store: Store) -> None:
+    """A week as a reader meets it: long URLs, long titles, Markdown, several domains, many rows."""
+    fill(store)
+    for index in range(30):
+        path = "/".join(f"section-{index}-with-a-long-name" for _ in range(4))
+        url = f"https://example.com/{path}/an-article-title-that-goes-on-and-on-{index}?utm_source=x&ref=feed{index}"
+        item = post(
+            "reddit", f"t3_busy{index}", at(17 + index % 6, 8 + index % 12),
+            (link(url, "example.com", f"**the** [article]({url}) number {index}"),),
+            title=f"A rather long title for post {index} that keeps going to see how it wraps on a small screen",
+            text=f"**Bold** and [a link]({url}) &amp; an entity, post {index}",
+            author_handle=f"someone_with_a_long_handle_{index}", community=f"r/subreddit_number_{index % 7}",
+            metrics=Metrics(score=index * 7, replies=index), community_size=120_000 + index,
+        )  # fmt: skip
+        store.write_page(
+            connector="reddit",
+            platform="reddit",
+            run_id=None,
+            page=Page("k"),
+            mentions_to_store=[item],
+            now=NOW,
+        )
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_nothing_is_wider_than_the_screen_and_chart_labels_stay_readable(
+    browser: object, tmp_path: Path, width: int
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver: Any = browser
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    busy_store(store)
+    store.close()
+    page = write_report(config, week=W47, now=NOW).html
+    driver.get(page.as_uri())
+    _at_width(driver, width)
+    _screenshot(driver, f"report-{width}.png")
+    viewport = driver.execute_script("return window.innerWidth")
+    assert viewport == width
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= viewport
+    labels = driver.find_elements(By.CSS_SELECTOR, ".chart .label, .chart .count, ul.legend li")
+    assert labels
+    sizes = {float(label.value_of_css_property("font-size").removesuffix("px")) for label in labels}
+    assert min(sizes) >= 11, sizes
+    for element in driver.find_elements(
+        By.CSS_SELECTOR, "main > *, section, .table-wrap, .chart"
+    ):  # a wide table scrolls inside its .table-wrap
+        box = driver.execute_script(
+            "var r = arguments[0].getBoundingClientRect(); return [r.left, r.right]", element
+        )
+        assert box[0] >= 0 and box[1] <= viewport + 0.5, (
+            element.tag_name,
+            element.get_attribute("class"),
+            box,
+        )
+    index = page.parent.parent / "index.html"
+    driver.get(index.as_uri())
+    _at_width(driver, width)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= viewport
 
 
 def test_only_http_links_become_hrefs() -> None:

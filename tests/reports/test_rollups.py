@@ -66,24 +66,26 @@ def test_summary_figures_match_the_hand_count(filled: tuple[Config, Store]) -> N
         "authors": (3, 2, 1, 50.0),  # bob posted twice
         "communities": (1, 1, 0, 0.0),
         "engagement": (26, 3, 23, 766.7),  # 15 + 7 + 4 + unknown
+        "reach": (500, 0, 500, None),  # carol's 500 followers; the others' audience is unknown
         "mentions:example.com": (3, 2, 1, 50.0),
         "mentions:example.org": (2, 0, 2, None),
         "mentions:bluesky": (1, 0, 1, None),
         "mentions:hackernews": (1, 1, 0, 0.0),
         "mentions:reddit": (2, 1, 1, 100.0),
     }
-    assert [s.metric for s in report.summary][:5] == [
+    assert [s.metric for s in report.summary][:6] == [
         "mentions",
         "pages_linked",
         "authors",
         "communities",
         "engagement",
+        "reach",
     ]
 
 
 def test_daily_counts_use_the_day_in_the_report_time_zone(filled: tuple[Config, Store]) -> None:
     _, store = filled
-    report = build(store, W47, timezone="UTC", domains=["example.com"], platforms={}, now=NOW)
+    report = build(store, W47, timezone="UTC", domains=["example.com", "example.org"], platforms={}, now=NOW)
     nonzero = [tuple(r) for r in report.daily.itertuples(index=False) if r.mentions]
     assert nonzero == [
         ("2026-11-16", "hackernews", 1), ("2026-11-17", "reddit", 1),
@@ -127,7 +129,7 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
     written = write_report(config, week=W47, now=NOW)
     folder = written.folder
     assert sorted(p.name for p in folder.iterdir()) == [
-        "communities.csv", "daily.csv", "links.csv", "mentions.csv", "report.html", "summary.csv",
+        "communities.csv", "daily.csv", "links.csv", "mentions.csv", "pages.csv", "report.html", "summary.csv",
         "top_authors.csv", "top_pages.csv", "top_posts.csv",
     ]  # fmt: skip
     raw = (folder / "mentions.csv").read_bytes()
@@ -137,7 +139,8 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
     header = raw.decode("utf-8-sig").splitlines()[0]
     assert header == (
         "platform,platform_id,kind,permalink,created_at,author_handle,author_name,author_followers,community,"
-        "title,text,canonical_url,domain,anchor_text,link_count,likes,reposts,replies,quotes,score,engagement"
+        "title,text,canonical_url,domain,anchor_text,link_count,likes,reposts,replies,quotes,score,engagement,"
+        "views,reach,value,url"
     )
     rows = read(folder / "mentions.csv")
     assert [r["platform_id"] for r in rows] == [
@@ -154,6 +157,8 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
         "500",
         "4",
     )
+    assert (bluesky["views"], bluesky["reach"], bluesky["value"]) == ("", "500", "")  # reach: followers
+    assert bluesky["url"] == "https://example.org/b"
     two_links = rows[2]
     assert (two_links["canonical_url"], two_links["domain"], two_links["link_count"]) == (
         "https://example.com/a",
@@ -167,7 +172,7 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
     assert read(folder / "summary.csv")[1] == {
         "metric": "pages_linked", "this_week": "4", "previous_week": "2", "change": "2", "change_pct": "100.0",
     }  # fmt: skip
-    assert read(folder / "summary.csv")[6]["change_pct"] == ""  # example.org had none the week before
+    assert read(folder / "summary.csv")[7]["change_pct"] == ""  # example.org had none the week before
     assert list(read(folder / "daily.csv")[0]) == ["date", "platform", "mentions"]
     assert list(read(folder / "top_pages.csv")[0]) == [
         "canonical_url",
@@ -178,6 +183,15 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
         "first_seen",
     ]
     assert read(folder / "top_pages.csv")[0]["first_seen"] == "2026-11-10T12:00:00Z"
+    pages = read(folder / "pages.csv")
+    assert list(pages[0]) == [
+        "canonical_url", "domain", "mentions", "engagement", "value", "first_linked", "new", "status", "final_url",
+        "redirects", "noindex", "canonical_tag", "checked_at",
+    ]  # fmt: skip
+    assert [(p["canonical_url"], p["first_linked"], p["new"], p["status"]) for p in pages[:2]] == [
+        ("https://example.com/a", "2026-11-10T12:00:00Z", "false", ""),  # linked the week before: not new
+        ("https://docs.example.org/x", "2026-11-17T12:00:00Z", "true", ""),  # no page check yet: empty
+    ]
     assert list(read(folder / "communities.csv")[0].values()) == ["reddit", "r/python", "2", "7", "false"]
     assert read(folder / "top_authors.csv")[0]["author_handle"] == "bob"
     assert b"\r\n" in (folder / "daily.csv").read_bytes()  # RFC 4180 line ends
@@ -195,12 +209,14 @@ def test_the_files_carry_the_contract_columns_bom_and_formula_guard(filled: tupl
 def test_rerunning_a_week_replaces_it_and_the_index_lists_every_week(filled: tuple[Config, Store]) -> None:
     config, _store = filled
     first = write_report(config, week=W47, now=NOW)
-    (first.folder / "stale.txt").write_text("from an old run")
+    (first.folder / "summary.csv").write_text("from an old run")
     write_report(config, week=IsoWeek(2026, 46), now=NOW)
     again = write_report(config, week=W47, now=NOW)
-    assert not (again.folder / "stale.txt").exists()
+    assert (again.folder / "summary.csv").read_text(encoding="utf-8-sig").startswith("metric,")
     output = config.reports.output_dir
-    assert sorted(p.name for p in output.iterdir()) == [".lock", "2026-W46", "2026-W47", "index.html"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        ".lock", ".mention-tracker", "2026-W46", "2026-W47", "index.html",
+    ]  # fmt: skip
     index = (output / "index.html").read_text()
     assert index.index("2026-W47") < index.index("2026-W46")
     assert 'href="2026-W47/report.html"' in index
@@ -217,15 +233,23 @@ def test_a_big_week_writes_the_same_files_from_a_second_process(
     assert len(read(beside.folder / "mentions.csv")) == 4
 
 
-def test_the_second_process_failing_is_one_clear_error(tmp_path: Path) -> None:
-    from reports.writer import _FilesInChild
+def test_the_second_process_failing_is_one_clear_error(filled: tuple[Config, Store], tmp_path: Path) -> None:
+    from reports.queries import Scope
+    from reports.slices import Helper, Pass
     from tracker.errors import TrackerError
 
+    _, store = filled
     start, end = W47.bounds("UTC")
     (tmp_path / "not-a-database").write_text("notes\n" * 100)
-    files = _FilesInChild(f"sqlite:///{tmp_path / 'not-a-database'}", tmp_path, start, end)
+    week_pass = Pass(start, end, Scope(("example.com",)), "UTC", tmp_path)
+    files = Helper(
+        store,
+        week_pass,
+        W47.previous().bounds("UTC"),
+        database_url=f"sqlite:///{tmp_path / 'not-a-database'}",
+    )
     with pytest.raises(TrackerError) as caught:
-        files.wait()
+        files.run()
     assert str(caught.value).startswith("writing mentions.csv and links.csv failed: DatabaseError: ")
     assert "\n" not in str(caught.value)
 
@@ -375,3 +399,12 @@ def test_missed_weeks_are_caught_up_back_to_the_first_run_at_most_eight(tmp_path
         "2026-W45",
         "2026-W47",
     ]
+
+
+def test_one_domain_is_counted_alike_in_both_weeks(filled: tuple[Config, Store]) -> None:
+    _, store = filled
+    report = build(store, W47, timezone="UTC", domains=["example.com"], platforms={}, now=NOW)
+    rows = {s.metric: (s.this_week, s.previous_week) for s in report.summary}
+    # example.com this week: HN 1 (/a), Reddit t3_2 (/a), Reddit t1_4 (/c); the week before: /a and /d
+    assert (rows["mentions"], rows["pages_linked"], rows["mentions:example.com"]) == ((3, 2), (2, 2), (3, 2))
+    assert (rows["authors"], rows["communities"], rows["engagement"]) == ((2, 2), (1, 1), (22, 3))

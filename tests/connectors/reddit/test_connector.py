@@ -115,7 +115,8 @@ def test_comments_keep_their_thread_parent_and_markdown_anchor_texts(rig: Reddit
     gavin = found["t1_dbhn12f"]
     assert (gavin.kind, gavin.community, gavin.author_handle) == ("comment", "r/videos", "Gaelfling")
     assert gavin.permalink == "https://www.reddit.com/r/videos/comments/5jm6k4/_/dbhn12f/"
-    assert (gavin.thread_id, gavin.parent_id, gavin.title) == ("t3_5jm6k4", "t1_dbhjxhc", None)
+    assert (gavin.thread_id, gavin.parent_id) == ("t3_5jm6k4", "t1_dbhjxhc")
+    assert gavin.title == "Why aren't Slow Mo Guys videos 60fps?"  # the post it was made on (link_title)
     assert gavin.text is not None and gavin.text.endswith("His name is Gavin Free.")
     assert [(link.anchor_text, link.canonical_url) for link in gavin.links] == [
         ("Here", "https://youtube.com/channel/UCkxctb0jr8vwa4Do6c6su0Q"),
@@ -170,6 +171,8 @@ def test_each_source_is_read_through_its_documented_endpoint(rig: RedditRig, ser
         ("/oauth/r/all/search/", {**search, "limit": "100", "raw_json": "1"}),
         ("/oauth/r/all/search/", {**search, "limit": "100", "raw_json": "1", "after": "t3_5d7or7"}),
         ("/oauth/r/videos+smashbros+The_Donald/comments/", {"limit": "100", "raw_json": "1"}),
+        # comments come without their subreddit's size (posts carry it): one lookup for the three
+        ("/oauth/api/info/", {"sr_name": "smashbros,the_donald,videos", "raw_json": "1"}),
     ]
     assert rig.fake.served[0][-1] == "t3_5d7oqb"  # each `after` is the last item of the page before
     assert all(r.headers["authorization"] == f"bearer {rig.fake.token}" for r in rig.fake.api_requests())

@@ -96,9 +96,10 @@ def test_one_budget_of_requests_a_minute_spans_every_source(server: RecordingSer
     result = poller.poll("reddit")
     poller.close()
     assert result.status == "ok"
-    # a token, two pages of the listing, two of the search, the comments: two requests a minute
-    assert len(server.requests) == 6
-    assert waits == [60.0, 60.0]
+    # a token, two pages of the listing, two of the search, the comments, their subreddits' sizes: two
+    # requests a minute
+    assert len(server.requests) == 7
+    assert waits == [60.0, 60.0, 60.0]
     rig.close()
 
 

@@ -1,0 +1,192 @@
+"""One read of the week: mentions.csv and links.csv written, and the figures gathered, from the same rows.
+
+The week is cut into time slices, each read in its own transaction (as the two files always were). In a big
+week a second process (spawned: a clean interpreter, its own database connection) takes slices one after
+another while the report's process, once it has counted the previous week's figures for the summary, takes
+them too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows go into
+part files of its own; the parts are joined in order, newest first, and the slices' figures merged.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from reports import partials, queries
+from reports.partials import Gatherer, Partials
+from reports.queries import Scope
+from reports.rows import LINK_COLUMNS, grouped, mention_lines, start_file
+from tracker.csv_format import MENTION_COLUMNS, csv_lines
+from tracker.errors import TrackerError
+from tracker.store import Store
+
+SLICES = 28  # six hours of a week each: small enough that neither process waits long for the other
+
+
+def slice_bounds(start: datetime, end: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into ``count`` equal spans, newest first (the files' order)."""
+    step = (end - start) / count
+    edges = [start + step * index for index in range(count)] + [end]
+    return [(edges[index], edges[index + 1]) for index in reversed(range(count))]
+
+
+def _part(folder: Path, kind: str, index: int) -> Path:
+    return folder / f".part-{kind}-{index:03d}.csv"
+
+
+def read_slice(
+    store: Store, bounds: tuple[datetime, datetime], scope: Scope, gatherer: Gatherer,
+    files: tuple[IO[str], IO[str]] | None,
+) -> None:  # fmt: skip
+    """Gather a slice's figures, and write its rows of mentions.csv and links.csv to ``files`` (when given)."""
+    with store.read() as conn:
+        for group in grouped(queries.mention_link_rows(conn, store.dialect, *bounds, scope)):
+            if files is not None:
+                files[0].write(mention_lines(group.mentions))
+                files[1].write(csv_lines(group.links, len(LINK_COLUMNS)))
+            gatherer.add(group.firsts, group.rows)
+
+
+class Pass:
+    """The slices of one week, read by one or two processes."""
+
+    def __init__(
+        self, start: datetime, end: datetime, scope: Scope, timezone: str, folder: Path | None, count: int = SLICES
+    ) -> None:  # fmt: skip
+        self.bounds = slice_bounds(start, end, count)
+        self.scope, self.timezone, self.folder = scope, timezone, folder
+
+    def read(self, store: Store, index: int, gatherer: Gatherer) -> None:
+        if self.folder is None:
+            read_slice(store, self.bounds[index], self.scope, gatherer, None)
+            return
+        with (
+            _part(self.folder, "mentions", index).open("w", encoding="utf-8", newline="") as mentions_out,
+            _part(self.folder, "links", index).open("w", encoding="utf-8", newline="") as links_out,
+        ):
+            read_slice(store, self.bounds[index], self.scope, gatherer, (mentions_out, links_out))
+
+    def read_all(self, store: Store, slices: Slices | None = None) -> Partials:
+        """Every slice not taken yet (all of them without a shared ``slices``), and their figures."""
+        gatherer = Gatherer(self.timezone)
+        if slices is None:
+            for index in range(len(self.bounds)):
+                self.read(store, index, gatherer)
+        else:
+            while (taken := slices.take()) is not None:
+                self.read(store, taken, gatherer)
+        return gatherer.figures()
+
+    def join(self) -> None:
+        """mentions.csv and links.csv from the parts, in slice order; the parts are removed."""
+        if self.folder is None:
+            return
+        for kind, columns in (("mentions", MENTION_COLUMNS), ("links", LINK_COLUMNS)):
+            with (self.folder / f"{kind}.csv").open("w", encoding="utf-8", newline="") as out:
+                start_file(out, columns)
+            with (self.folder / f"{kind}.csv").open("ab") as out:
+                for index in range(len(self.bounds)):
+                    part = _part(self.folder, kind, index)
+                    with part.open("rb") as source:
+                        shutil.copyfileobj(source, out, 1 << 22)
+                    part.unlink()
+
+
+class Slices:
+    """The slices still to read, shared by the processes (a counter in shared memory)."""
+
+    def __init__(self, context: Any, count: int) -> None:
+        self.count = count
+        self.next = context.Value("i", 0)
+
+    def take(self) -> int | None:
+        with self.next.get_lock():
+            index = int(self.next.value)
+            if index >= self.count:
+                return None
+            self.next.value = index + 1
+            return index
+
+
+def read_alone(store: Store, week_pass: Pass) -> Partials:
+    """The whole pass by this process (a small week)."""
+    found = week_pass.read_all(store)
+    week_pass.join()
+    return found
+
+
+def _in_child(database_url: str, week_pass: Pass, slices: Slices, answer: Any) -> None:
+    """The second process: slices until none are left; then their figures, or the error as one line."""
+    try:
+        store = Store.open(database_url, migrate=False)
+        try:
+            with store.read() as conn:  # a database it cannot read fails now, not when a slice is left for it
+                conn.exec_driver_sql("SELECT 1 FROM mentions LIMIT 1").all()
+            found = week_pass.read_all(store, slices)
+        finally:
+            store.close()
+    except BaseException as exc:  # reported by the parent, as its own failure
+        answer.send(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+    else:
+        answer.send(found)
+    finally:
+        answer.close()
+
+
+class Helper:
+    """The second process, sharing a week's pass. While it starts (a new interpreter), this process counts the
+    week before, then both take slices."""
+
+    def __init__(
+        self, store: Store, week_pass: Pass, previous: tuple[datetime, datetime] | None, *,
+        database_url: str | None = None,
+    ) -> None:  # fmt: skip
+        context = multiprocessing.get_context("spawn")
+        self.store, self.week_pass, self.previous = store, week_pass, previous
+        self.slices = Slices(context, len(week_pass.bounds))
+        self._answer, send = context.Pipe(duplex=False)
+        url = database_url or store.engine.url.render_as_string(hide_password=False)
+        self._process = context.Process(
+            target=_in_child, args=(url, week_pass, self.slices, send), name="report-files", daemon=True
+        )
+        self._process.start()
+        send.close()
+        self._counts: dict[str, int] | None = None
+
+    def _receive(self) -> Any:
+        try:
+            return self._answer.recv()
+        except EOFError:  # it died without a word (killed, out of memory)
+            return "the process writing them ended early"
+
+    def previous_counts(self) -> dict[str, int]:
+        """The previous week's figures (counted by :meth:`run`)."""
+        return self._counts or {}
+
+    def run(self) -> Partials:
+        """Count the week before, read slices alongside the second process until none are left, join the
+        files; the week's figures."""
+        if self.previous is not None:
+            with self.store.read() as conn:
+                self._counts = queries.week_counts(
+                    conn, self.store.dialect, *self.previous, self.week_pass.scope
+                )
+        found = self.week_pass.read_all(self.store, self.slices)
+        theirs = self._receive()
+        self._process.join()
+        if not isinstance(theirs, Partials):
+            self._fail(theirs)
+        self.week_pass.join()
+        return partials.merge([found, theirs])
+
+    def _fail(self, outcome: Any) -> None:
+        self.cancel()
+        raise TrackerError(f"writing mentions.csv and links.csv failed: {outcome}")
+
+    def cancel(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
