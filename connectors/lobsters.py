@@ -43,12 +43,17 @@ _SHORT_ID = re.compile(r"^[0-9a-z]{1,12}$")
 class LobstersSettings(ConnectorSettings):
     interval: Duration = timedelta(minutes=30)
     api_base_url: BaseUrl = "https://lobste.rs"
+    """The Lobsters site (or a proxy)."""
     newest: bool = True  # also scan every new story (subdomains, links in story text)
     comments: bool = True
+    """Also scan the newest comments (the RSS comments feed)."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass reads."""
     overlap: Duration = timedelta(hours=1)
+    """How far back each pass reads again."""
     max_pages: int = Field(40, ge=1, le=1000)  # per source and pass; beyond it a coverage gap is recorded
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
 
 @dataclass(frozen=True)

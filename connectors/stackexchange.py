@@ -54,15 +54,20 @@ class QuotaError(ConnectorError):
 class StackExchangeSettings(ConnectorSettings):
     interval: Duration = timedelta(hours=1)
     sites: tuple[str, ...] = ("stackoverflow",)
+    """The sites searched, by their API names: `"stackoverflow"`, `"superuser"`, `"unix"`."""
     key: SecretStr = SecretStr("")  # optional app key: 10,000 requests a day instead of 300
     api_base_url: BaseUrl = "https://api.stackexchange.com/2.3"
+    """The Stack Exchange API (or a proxy)."""
     page_size: int = Field(100, ge=1, le=100)
+    """Results per request."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass searches."""
     overlap: Duration = timedelta(hours=1)  # the search index takes a while to show new posts
     quota_reserve: int = Field(10, ge=0, le=10_000)  # requests left unspent each day, for refresh and you
     max_pages: int = Field(10, ge=1, le=1000)  # search pages per site, domain and pass
     max_backoff: Duration = timedelta(minutes=10)  # a longer `backoff` fails the pass instead of stalling it
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
     @field_validator("sites")
     @classmethod

@@ -54,3 +54,22 @@ def test_a_key_without_a_docstring_is_described_by_the_comment_on_its_line() -> 
     assert _description(PluginSettings, "depth", fields["depth"]) == "How many pages back a pass reads"
     assert _description(PluginSettings, "quiet", fields["quiet"]) == ""
     assert _description(PluginSettings, "enabled", fields["enabled"]).startswith("`false` keeps the table")
+
+
+def test_every_key_of_every_table_has_a_meaning() -> None:
+    rows = [line for line in generate().splitlines() if line.startswith("| `")]
+    blank = [row.split("|")[1].strip() for row in rows if row.rstrip().endswith("|  |")]
+    assert rows and not blank, f"keys without a docstring or line comment: {blank}"
+
+
+def test_a_key_redeclared_only_for_its_default_keeps_the_meaning_it_overrides() -> None:
+    from datetime import timedelta
+
+    from tracker.docs import _description
+    from tracker.settings import ConnectorSettings, Duration
+
+    class SlowSettings(ConnectorSettings):
+        interval: Duration = timedelta(hours=6)
+
+    field = SlowSettings.model_fields["interval"]
+    assert _description(SlowSettings, "interval", field) == "How often the daemon polls it."

@@ -221,9 +221,12 @@ def _toml(value: Any) -> str:
 def _description(model: type[BaseModel], name: str, field: FieldInfo) -> str:
     if field.description:
         return " ".join(field.description.split())
-    for owner in model.__mro__:  # the class that declares the field
+    for owner in model.__mro__:  # the class that declares the field, then the ones it overrides
         if issubclass(owner, BaseModel) and name in inspect.get_annotations(owner):
-            return _line_comments(owner).get(name, "")
+            inherited = owner.model_fields[name].description
+            meaning = _line_comments(owner).get(name) or " ".join((inherited or "").split())
+            if meaning:
+                return meaning
     return ""
 
 

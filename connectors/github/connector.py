@@ -40,14 +40,22 @@ from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duratio
 class GitHubSettings(ConnectorSettings):
     interval: Duration = timedelta(hours=1)
     token: SecretStr
+    """A GitHub token (no scopes needed for public repositories): the search API needs one."""
     api_base_url: BaseUrl = "https://api.github.com"
+    """The GitHub REST API (or GitHub Enterprise's `https://HOST/api/v3`, or a proxy)."""
     pull_requests: bool = True
+    """Also search pull requests, not only issues."""
     comments: bool = True
+    """Also read the comments of matching issues and pull requests."""
     initial_lookback: Duration = timedelta(days=30)
+    """How far back the first pass searches."""
     overlap: Duration = timedelta(minutes=30)  # the search index lags behind new comments
     page_size: int = Field(100, ge=1, le=100)
+    """Search results per request."""
     max_rate_limit_wait: Duration = timedelta(minutes=15)
+    """The longest rate-limit wait a pass accepts; a longer one ends the pass (the next tries again)."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
     @field_validator("token")
     @classmethod

@@ -36,13 +36,20 @@ FAILED_LOOKUP_TTL = timedelta(hours=1)
 class LemmySettings(ConnectorSettings):
     interval: Duration = timedelta(minutes=30)
     instances: tuple[BaseUrl, ...] = ("https://lemmy.world",)
+    """The Lemmy instances searched; a post federated to several is one mention."""
     posts: bool = True  # also search titles and bodies, not only post URLs
     comments: bool = True
+    """Also search comments, not only posts."""
     initial_lookback: Duration = timedelta(days=7)
+    """How far back the first pass reads."""
     overlap: Duration = timedelta(hours=6)
+    """How far back each pass reads again: a post from another instance can arrive hours late."""
     page_size: int = Field(50, ge=1, le=50)
+    """Results per request."""
     max_pages: int = Field(10, ge=1)
+    """Pages per instance, search and pass; beyond it a coverage gap is recorded."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
     @field_validator("instances")
     @classmethod

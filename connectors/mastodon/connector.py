@@ -45,16 +45,26 @@ PARTIAL = (
 class MastodonSettings(ConnectorSettings):
     interval: Duration = timedelta(minutes=15)
     instances: tuple[BaseUrl, ...] = ("https://mastodon.social",)
+    """The Mastodon instances read; a status seen through several is one mention."""
     access_token: SecretStr = SecretStr("")
+    """An access token (read scope) for every instance: enables status search. Without one only public timelines and trending links are read."""
     access_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    """Tokens per instance, overriding `access_token`: `{"https://mastodon.social" = "${MASTODON_TOKEN}"}`."""
     public_timeline: Literal["auto", "local", "federated", "off"] = "auto"
+    """Which public timeline to read: `auto` (the local one on instances without a token), `local`, `federated` or `off`."""
     trending_links: bool = True
+    """Read the statuses sharing the instance's trending links to the domains."""
     initial_lookback: Duration = timedelta(days=1)
+    """How far back the first pass reads."""
     overlap: Duration = timedelta(minutes=30)
+    """How far back each pass reads again: search indexes new statuses with a delay."""
     page_size: int = Field(40, ge=1, le=40)
+    """Statuses per request."""
     max_pages: int = Field(25, ge=1)
+    """Pages per source and pass; beyond it a coverage gap is recorded."""
     max_rate_limit_wait: Duration = timedelta(minutes=6)  # Mastodon's window is 5 minutes
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
     @field_validator("instances")
     @classmethod

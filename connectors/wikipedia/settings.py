@@ -24,22 +24,32 @@ _CONTACT = re.compile(r"@|https?://|\bwww\.", re.I)
 class WikipediaSettings(ConnectorSettings):
     interval: Duration = timedelta(hours=6)  # how often each wiki is scanned
     wikis: tuple[str, ...] = ("en.wikipedia.org",)
+    """The wikis scanned and followed, by host: `"en.wikipedia.org"`, `"de.wikipedia.org"`."""
     stream: bool = True
+    """Follow link changes in real time (Wikimedia EventStreams) besides the scans."""
     stream_url: BaseUrl = "https://stream.wikimedia.org/v2/stream/page-links-change"
+    """The EventStreams `page-links-change` stream (or a proxy)."""
     api_url: str = "https://{wiki}/w/api.php"
+    """The Action API of a wiki; `{wiki}` is replaced by the wiki's host."""
     pageviews_url: BaseUrl = "https://wikimedia.org/api/rest_v1"
+    """The Wikimedia REST API for page views (reach)."""
     user_agent: str | None = None  # Wikimedia asks for a contact: "mention-tracker/1.0 (you@example.com)"
     maxlag: int = Field(5, ge=1, le=60)
+    """Wikimedia's `maxlag`: requests wait while the wiki's replicas lag more seconds than this."""
     lookups_per_scan: int = Field(200, ge=0, le=100_000)  # articles read in full per scan
     max_links: int = Field(100_000, ge=1, le=10_000_000)  # links listed per wiki and scan
     initial_lookback: Duration = timedelta(minutes=10)  # where a stream without a saved position starts
     retention: Duration = timedelta(days=7)  # how long EventStreams keeps events
     flush_every: Duration = timedelta(seconds=5)
+    """How often the articles the stream touched are read again and stored."""
     idle_timeout: Duration = timedelta(seconds=10)  # catch-up ends when the stream is quiet this long
     stall_timeout: Duration = timedelta(minutes=2)  # following, a stream quiet this long is reconnected
     connect_timeout: Duration = timedelta(seconds=10)
+    """How long connecting to the stream may take."""
     max_failures: int = Field(6, ge=1, le=100)
+    """Connection failures in a row after which the stream's pass fails (it is retried by the next)."""
     timeout: Duration = timedelta(seconds=30)
+    """How long one request may take."""
 
     @field_validator("wikis")
     @classmethod
