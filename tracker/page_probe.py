@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -64,18 +64,25 @@ class PageCheck:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        """Why the page needs attention, empty when it does not: ``broken``, ``redirect``, ``noindex``,
-        ``canonical`` (its canonical tag names another URL)."""
-        found = []
-        if self.broken:
-            found.append("broken")
-        if self.redirects:
-            found.append("redirect")
-        if self.noindex:
-            found.append("noindex")
-        if self.canonical_tag and self.final_url and not _same_page(self.canonical_tag, self.final_url):
-            found.append("canonical")
-        return tuple(found)
+        """Why the page needs attention (:func:`page_problems`)."""
+        return page_problems(self.broken, self.redirects, self.noindex, self.canonical_tag, self.final_url)
+
+
+def page_problems(
+    broken: bool, redirects: Sequence[object], noindex: bool, canonical_tag: str | None, final_url: str | None
+) -> tuple[str, ...]:
+    """Why a checked page needs attention, empty when it does not: ``broken``, ``redirect``, ``noindex``,
+    ``canonical`` (its canonical tag names another URL than the one that answered)."""
+    found = []
+    if broken:
+        found.append("broken")
+    if redirects:
+        found.append("redirect")
+    if noindex:
+        found.append("noindex")
+    if canonical_tag and final_url and not _same_page(canonical_tag, final_url):
+        found.append("canonical")
+    return tuple(found)
 
 
 def _same_page(one: str, other: str) -> bool:
