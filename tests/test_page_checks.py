@@ -5,6 +5,7 @@ most, a timeout, a User-Agent naming the tool, a per-host rate, at most once per
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -260,3 +261,44 @@ def test_a_private_address_is_never_contacted_unless_allowed(
         assert PageChecker(config, opened, clock=clock).outbound.allow_private is False
     finally:
         opened.close()
+
+
+def test_tracker_pages_lists_the_checked_pages_and_status_shows_the_progress(
+    tmp_path: Path, site: FakeSite, clock: Clock
+) -> None:
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from tracker.cli import cli
+
+    site.pages[("example.com", "/fine")] = Page(200, html_page("Fine"))
+    site.pages[("example.com", "/moved")] = Page(301, headers={"Location": "https://example.com/fine"})
+    config = site_config(tmp_path, site, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    try:
+        link(
+            store, clock, "https://example.com/fine", "https://example.com/moved", "https://example.com/lost"
+        )
+        clock.now = datetime.now(UTC)  # status counts checks against the real time
+        PageChecker(config, store, clock=clock).run()
+        link(store, clock, "https://example.com/later")  # linked after the checks: due
+    finally:
+        store.close()
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--config", str(config.path), "pages"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("404 https://example.com/") and "BROKEN" in lines[0]  # broken ones first
+    assert "200 https://example.com/moved -> 301 https://example.com/fine  (checked " in listed.output
+    broken = runner.invoke(cli, ["--config", str(config.path), "pages", "--broken"])
+    assert broken.exit_code == 0 and len(broken.output.splitlines()) == 1
+    as_json = runner.invoke(cli, ["--config", str(config.path), "pages", "--broken", "--json"])
+    assert json.loads(as_json.output.splitlines()[0])["status"] == 404
+    status = runner.invoke(cli, ["--config", str(config.path), "status", "--json"])
+    assert json.loads(status.output)["pages"] | {"last_checked_at": None} == {
+        "linked": 4, "checked": 3, "due": 1, "broken": 1, "no_answer": 0, "last_checked_at": None,
+    }  # fmt: skip
+    text = runner.invoke(cli, ["--config", str(config.path), "status"]).output
+    assert "pages: 3 of 4 linked page(s) checked within 1w, 1 due; 1 broken" in text
