@@ -84,19 +84,15 @@ class PageChecker:
             return done
         deadline = None if seconds is None else time.monotonic() + seconds
         interval = self.config.pages.interval
-        attempted: set[str] = set()  # a page that could not be stored is not taken again in this run
+        previous: set[str] = set()  # the batch before: a page in it that is still due was not stored
         with ThreadPoolExecutor(max_workers=HOSTS_AT_ONCE, thread_name_prefix="page-check") as pool:
             while not self._finished(deadline, done, limit):
                 wanted = BATCH if limit is None else min(BATCH, limit - done.checked)
                 with self.store.read() as conn:
-                    batch = [
-                        page
-                        for page in due_pages(conn, self.own, self.clock(), interval, wanted + len(attempted))
-                        if page.canonical_url not in attempted
-                    ][:wanted]
-                if not batch:
-                    break
-                attempted.update(page.canonical_url for page in batch)
+                    batch = due_pages(conn, self.own, self.clock(), interval, wanted)
+                if not batch or previous.intersection(page.canonical_url for page in batch):
+                    break  # nothing due, or the clock stands still: the rest waits for the next run
+                previous = {page.canonical_url for page in batch}
                 by_host: dict[str, list[DuePage]] = {}
                 for page in batch:
                     by_host.setdefault(url_host(page.canonical_url) or "", []).append(page)
