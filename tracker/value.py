@@ -19,6 +19,7 @@ The value is the sum of seven components, each a share (0-1) of its weight (the 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ POSITION: dict[str, float] = {
 
 # Decades of each log scale: a value of 10**FULL_AT[name] (or more) gives the whole weight.
 FULL_AT: dict[str, float] = {"reach": 6, "engagement": 4, "velocity": 3, "community": 6}
+_REACH_DECADES, _ENGAGEMENT_DECADES = FULL_AT["reach"], FULL_AT["engagement"]
+_VELOCITY_DECADES, _COMMUNITY_DECADES = FULL_AT["velocity"], FULL_AT["community"]
 
 GENERIC_ANCHORS = frozenset(
     {
@@ -102,25 +105,33 @@ class Rating:
 
     def why(self, count: int = 3) -> str:
         """The components that carried the value, largest first: ``"audience 21, lasting platform 14"``."""
-        shown = [f"{LABELS[name]} {round(points)}" for name, points in self.parts[:count] if points >= 0.5]
-        return ", ".join(shown)
+        return _why(tuple((name, round(points)) for name, points in self.parts[:count]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _why(parts: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{LABELS[name]} {points}" for name, points in parts if points >= 1)
 
 
 def log_share(amount: float | None, decades: float) -> float:
     """``log10(1 + amount) / decades``, capped at 1; 0 for unknown or negative amounts."""
     if amount is None or amount <= 0:
         return 0.0
-    return min(1.0, math.log10(1.0 + amount) / decades)
+    share = math.log10(1.0 + amount) / decades
+    return share if share < 1.0 else 1.0
 
 
+@functools.lru_cache(maxsize=4096)  # anchors repeat (card titles, the same words): ingest rates each mention
 def anchor_specificity(anchor: str | None) -> float:
     """1 for descriptive anchor text, 0.5 for a single word, 0.2 for a generic one, 0 for none or a URL."""
-    text = " ".join((anchor or "").split()).strip(" .:!?\"'()[]<>-").lower()
+    if not anchor:
+        return 0.0
+    text = " ".join(anchor.split()).strip(" .:!?\"'()[]<>-").lower()
     if not text or _URLISH.search(text):
         return 0.0
     if text in GENERIC_ANCHORS:
         return 0.2
-    return 1.0 if len(text.split()) >= 2 else 0.5
+    return 1.0 if " " in text else 0.5
 
 
 def velocity(
@@ -129,27 +140,34 @@ def velocity(
     """Engagement per hour between posting and ``observed_at`` (at least one hour); None when unknown."""
     if engagement is None or created_at is None or observed_at is None:
         return None
-    hours = max(1.0, (observed_at - created_at).total_seconds() / 3600.0)
-    return engagement / hours
+    hours = (observed_at - created_at).total_seconds() / 3600.0
+    return engagement / (hours if hours > 1.0 else 1.0)
 
 
-def shares(signals: Signals) -> dict[str, float]:
-    """Each component's share (0-1) of its weight."""
-    return {
-        "reach": log_share(signals.reach, FULL_AT["reach"]),
-        "engagement": log_share(signals.engagement, FULL_AT["engagement"]),
-        "permanence": PERMANENCE.get(signals.platform, UNKNOWN_PERMANENCE),
-        "velocity": log_share(
-            velocity(signals.engagement, signals.created_at, signals.observed_at), FULL_AT["velocity"]
+def shares(signals: Signals) -> tuple[tuple[str, float], ...]:
+    """Each component's share (0-1) of its weight, in the order of :data:`WEIGHTS`."""
+    return (
+        ("reach", log_share(signals.reach, _REACH_DECADES)),
+        ("engagement", log_share(signals.engagement, _ENGAGEMENT_DECADES)),
+        ("permanence", PERMANENCE.get(signals.platform, UNKNOWN_PERMANENCE)),
+        (
+            "velocity",
+            log_share(
+                velocity(signals.engagement, signals.created_at, signals.observed_at), _VELOCITY_DECADES
+            ),
         ),
-        "community": log_share(signals.community_size, FULL_AT["community"]),
-        "position": POSITION.get(signals.kind, 0.4),
-        "anchor": anchor_specificity(signals.anchor_text),
-    }
+        ("community", log_share(signals.community_size, _COMMUNITY_DECADES)),
+        ("position", POSITION.get(signals.kind, 0.4)),
+        ("anchor", anchor_specificity(signals.anchor_text)),
+    )
+
+
+def _points(item: tuple[str, float]) -> tuple[float, str]:
+    return (-item[1], item[0])
 
 
 def rate(signals: Signals) -> Rating:
     """The value (0-100) of a mention and the points each component gave."""
-    points = {name: WEIGHTS[name] * share for name, share in shares(signals).items()}
-    ordered = tuple(sorted(points.items(), key=lambda item: (-item[1], item[0])))
-    return Rating(max(0, min(100, round(sum(points.values())))), ordered)
+    points = [(name, WEIGHTS[name] * share) for name, share in shares(signals)]
+    total = round(sum(point for _, point in points))
+    return Rating(0 if total < 0 else 100 if total > 100 else total, tuple(sorted(points, key=_points)))
