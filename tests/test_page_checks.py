@@ -302,3 +302,36 @@ def test_tracker_pages_lists_the_checked_pages_and_status_shows_the_progress(
     }  # fmt: skip
     text = runner.invoke(cli, ["--config", str(config.path), "status"]).output
     assert "pages: 3 of 4 linked page(s) checked within 1w, 1 due; 1 broken" in text
+
+
+def test_the_daemon_checks_pages_in_a_job_of_its_own(
+    tmp_path: Path, site: FakeSite, database_url: str, clock: Clock
+) -> None:
+    import threading
+
+    from tracker.daemon import Work
+
+    site.pages[("example.com", "/p")] = Page(200, html_page("P"))
+    config = site_config(tmp_path, site, database_url)
+    store = Store.open(config.database_url)
+    work = Work(config, store, threading.Event(), clock)
+    try:
+        link(store, clock, "https://example.com/p")
+        work.start()
+        job = work.scheduler.get_job("page-checks")
+        assert job is not None and not any(j.id.startswith("poll:") for j in work.scheduler.get_jobs())
+        job.func(*job.args)  # what the scheduler runs, on its own worker
+        with store.read() as conn:
+            assert [row["status"] for row in checked_pages(conn, ["example.com"])] == [200]
+    finally:
+        assert work.shutdown(5.0)
+        store.close()
+    off = site_config(tmp_path, site, database_url, "check = false")
+    store = Store.open(off.database_url)
+    work = Work(off, store, threading.Event(), clock)
+    try:
+        work.start()
+        assert work.scheduler.get_job("page-checks") is None
+    finally:
+        work.shutdown(5.0)
+        store.close()
