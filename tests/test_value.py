@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
+import tracker
 from tests.conftest import Clock
 from tests.support.factories import matched, mention
 from tracker.connector import Page
@@ -145,3 +150,30 @@ def test_value_is_stored_at_ingest_and_follows_each_engagement_refresh(store: St
     assert stored(store, "1")[0] == value
     (record,) = store.iter_mentions()
     assert record.value == value and record.to_dict()["value"] == value
+
+
+def test_migration_0007_rates_the_mentions_already_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(tracker.__file__).parent / "migrations"))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+        conn.exec_driver_sql(
+            "INSERT INTO mentions (platform, platform_id, kind, permalink, created_at, first_seen_at, last_seen_at, "
+            "engagement, reach) VALUES ('wikipedia', 'en.wikipedia.org:1', 'article', 'https://en.wikipedia.org/a', "
+            "'2026-11-01 10:00:00.000000', '2026-11-01 10:00:00.000000', '2026-11-02 10:00:00.000000', NULL, 999999)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO links (mention_id, position, url, canonical_url, domain, anchor_text, source) "
+            "VALUES (1, 0, 'https://example.com/a', 'https://example.com/a', 'example.com', 'The A guide', 'text')"
+        )
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        assert stored(store, "en.wikipedia.org:1") == (
+            60, "audience 25, lasting platform 20, in the post itself 10",
+        )  # fmt: skip  # a million views, a wiki article, a descriptive anchor: 25 + 20 + 10 + 5
+    finally:
+        store.close()
