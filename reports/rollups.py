@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports import queries
+from reports import link_value, queries
 from reports.coverage import CoverageItem, coverage
 from reports.partials import Partials
 from reports.queries import Scope
@@ -93,6 +93,8 @@ class WeekReport:
     tracking_since: datetime | None = None
     platforms: dict[str, str] = field(default_factory=dict)  # connector name -> platform
     partial: Mapping[str, str] = field(default_factory=dict)  # connector -> why it sees only part
+    valuable: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports.link_value.most_valuable
+    attention: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports.link_value.needing_attention
 
     @property
     def total(self) -> int:
@@ -168,9 +170,11 @@ def _daily(figures: Partials, week: IsoWeek) -> pd.DataFrame:
     )
 
 
-def _top_pages(figures: Partials, first: Mapping[str, Any], start: datetime) -> pd.DataFrame:
-    """Pages by mentions, with engagement, platforms, when each was first linked (``first``, from the pages
-    table) and whether that was this week."""
+def _top_pages(
+    figures: Partials, first: Mapping[str, Any], start: datetime, values: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """Pages by summed value (``values``, then mentions), with engagement, platforms, when each was first
+    linked (``first``, from the pages table) and whether that was this week."""
     if not len(figures.pages):
         return pd.DataFrame(columns=PAGE_COLUMNS)
     grouped = figures.pages.copy()
@@ -183,9 +187,11 @@ def _top_pages(figures: Partials, first: Mapping[str, Any], start: datetime) -> 
     grouped["engagement"] = grouped["engagement"].astype("int64")
     grouped["mentions"] = grouped["mentions"].astype("int64")
     grouped["domain"] = grouped["domain"].astype(str)
-    grouped["value"] = None  # link value comes with its own rating; the column keeps its place
+    grouped["value"] = [int((values or {}).get(url, 0)) for url in grouped.index]
     grouped = grouped.rename_axis("canonical_url").reset_index()
-    grouped = grouped.sort_values(["mentions", "engagement", "canonical_url"], ascending=[False, False, True])
+    grouped = grouped.sort_values(
+        ["value", "mentions", "engagement", "canonical_url"], ascending=[False, False, False, True]
+    )
     return grouped[PAGE_COLUMNS].reset_index(drop=True)
 
 
@@ -318,9 +324,13 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         tracking_since = store.first_run_at()
         if previous_counts is None:
             previous = queries.week_counts(conn, dialect, previous_start, previous_end, scope)
+        values = link_value.page_values(conn, dialect, scope, start, end)
+        checks = link_value.latest_checks(conn, dialect, [str(url) for url in figures.pages.index])
+        valuable = link_value.most_valuable(conn, dialect, scope, start, end)
+        attention = link_value.needing_attention(conn, dialect, domains)
     if previous_counts is not None:
         previous = previous_counts()
-    top_pages = _top_pages(figures, first, start)
+    top_pages = link_value.with_checks(_top_pages(figures, first, start, values), checks)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     partial = tracking_since is not None and previous_start < tracking_since < start
     unreliable_all = bool(this_coverage or previous_coverage or partial)
@@ -359,6 +369,8 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         tracking_since=tracking_since,
         platforms=platforms,
         partial=dict(partial_coverage or {}),
+        valuable=valuable,
+        attention=attention,
     )
 
 

@@ -70,6 +70,8 @@ data_dir = "data"
 database_url = "{database_url}"
 [[domains]]
 name = "example.com"
+[pages]
+check = false  # no page of example.com is ever requested from a test
 [connectors.hackernews]
 api_base_url = "{base_url}"
 interval = "1s"
@@ -306,7 +308,7 @@ def test_a_stream_connector_follows_live_and_stops_cleanly(tmp_path: Path) -> No
         appview = FakeAppView(http)
         config = tmp_path / "tracker.toml"
         config.write_text(
-            f'[tracker]\ndata_dir = "data"\n[[domains]]\nname = "example.com"\n'
+            f'[tracker]\ndata_dir = "data"\n[[domains]]\nname = "example.com"\n[pages]\ncheck = false\n'
             f'[connectors.live]\ntype = "jetstream"\nendpoints = ["{stream.url}"]\nappview_url = "{appview.url}"\n'
             f'flush_every = "1s"\n',
             encoding="utf-8",

@@ -346,7 +346,7 @@ def status(state: State, as_json: bool) -> None:
     from datetime import UTC, datetime
 
     from tracker.heartbeat import daemon_status
-    from tracker.status import HEALTH_ORDER, collect, overall, short_links
+    from tracker.status import HEALTH_ORDER, collect, overall, page_checks, short_links
 
     config = state.config
     store = state.open_store()
@@ -355,6 +355,7 @@ def status(state: State, as_json: bool) -> None:
         daemon = daemon_status(store, now)
         statuses = collect(config, store, now)
         links = short_links(config, store, now)
+        checks = page_checks(config, store, now)
     finally:
         store.close()
     health = overall(statuses, daemon)
@@ -364,6 +365,7 @@ def status(state: State, as_json: bool) -> None:
             "daemon": daemon.to_json(),
             "connectors": [s.to_json(now) for s in statuses],
             "short_links": links,
+            "pages": checks,
         }
         click.echo(json.dumps(report, indent=2))
     else:
@@ -374,7 +376,65 @@ def status(state: State, as_json: bool) -> None:
                 f"{links['waiting']} post(s) waiting; this month {links['resolved_this_month']} resolved, "
                 f"{links['failed_this_month']} failed, {links['requests_this_month']} requests"
             )
+        if checks is not None:
+            from tracker.settings import format_duration
+
+            click.echo(
+                f"pages: {checks['checked']} of {checks['linked']} linked page(s) checked within "
+                f"{format_duration(config.pages.interval)}, {checks['due']} due; {checks['broken']} broken "
+                f"({checks['no_answer']} without an answer); last check {checks['last_checked_at'] or 'never'}"
+                + (" (tracker pages --broken lists them)" if checks["broken"] else "")
+            )
     sys.exit(max(HEALTH_ORDER[health], 0))
+
+
+@cli.command()
+@click.option(
+    "--broken", is_flag=True, help="Only pages whose last check found them broken (4xx/5xx, no answer)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object a line).")
+@pass_state
+def pages(state: State, broken: bool, as_json: bool) -> None:
+    """The checked pages of your own domains: status, redirects, final URL, noindex, canonical tag and title
+    as their latest check found them (`[pages]` in the config)."""
+    from tracker.page_checks import checked_pages
+    from tracker.record import format_utc
+
+    config = state.config
+    store = state.open_store()
+    try:
+        with store.read() as conn:
+            rows = checked_pages(conn, config.own_domains, broken_only=broken)
+    finally:
+        store.close()
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps({**row, "checked_at": format_utc(row["checked_at"])}, ensure_ascii=False))
+            continue
+        status = str(row["status"]) if row["status"] is not None else "---"
+        line = f"{status:>3} {row['canonical_url']}"
+        if row["redirects"]:
+            line += " -> " + " -> ".join(f"{hop['status']} {hop['location']}" for hop in row["redirects"])
+        notes = [note for note, on in (("BROKEN", row["broken"]), ("noindex", row["noindex"])) if on]
+        if (
+            row["canonical_tag"]
+            and row["final_url"]
+            and row["canonical_tag"].rstrip("/") != row["final_url"].rstrip("/")
+        ):
+            notes.append(f"canonical {row['canonical_tag']}")
+        if row["error"]:
+            notes.append(row["error"])
+        click.echo(
+            line
+            + (f"  [{'; '.join(notes)}]" if notes else "")
+            + f"  (checked {format_utc(row['checked_at'])})"
+        )
+    if not rows and not as_json:
+        click.echo(
+            "no broken pages"
+            if broken
+            else "no page checked yet (the daemon checks linked pages: tracker run)"
+        )
 
 
 def _print_daemon(daemon: Any, ago: Callable[[Any], str]) -> None:

@@ -23,6 +23,7 @@ from tracker.settings import (
     ConnectorInfo,
     ConnectorSettings,
     DomainSettings,
+    PagesSettings,
     ReportSettings,
     Section,
     TrackerSettings,
@@ -36,6 +37,7 @@ class _TopLevel(Section):
     tracker: TrackerSettings = TrackerSettings()
     domains: tuple[DomainSettings, ...] = ()
     reports: ReportSettings = ReportSettings()
+    pages: PagesSettings = PagesSettings()
     connectors: dict[str, dict[str, Any]] = {}
 
 
@@ -123,7 +125,7 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
             update={"database_url": SecretStr(f"sqlite:///{_resolve(base, Path(url[len('sqlite:///') :]))}")}
         )
     reports = top.reports.model_copy(update={"output_dir": _resolve(base, top.reports.output_dir)})
-    return Config(config_path, tracker, top.domains, reports, connectors, info)
+    return Config(config_path, tracker, top.domains, reports, connectors, info, pages=top.pages)
 
 
 def _bracket_mistakes(data: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def _bracket_mistakes(data: Mapping[str, Any], problems: list[str]) -> dict[str,
     if isinstance(fixed.get("domains"), dict):
         problems.append("domains: write each domain as a [[domains]] table (double brackets), not [domains]")
         fixed["domains"] = [fixed["domains"]]
-    for section in ("tracker", "reports"):
+    for section in ("tracker", "reports", "pages"):
         if isinstance(fixed.get(section), list):
             problems.append(f"{section}: write [{section}] (single brackets), not [[{section}]]")
             fixed.pop(section)

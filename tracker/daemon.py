@@ -3,7 +3,8 @@
 It takes the writer lock (SQLite) or competes for leadership (PostgreSQL), then runs every enabled
 connector: polling connectors as APScheduler interval jobs (jitter, coalescing, one instance at a time,
 exponential backoff while failing), stream connectors as supervised worker threads, plus the engagement
-refresh, the raw-payload retention and (when reports are installed) the weekly report. SIGTERM/SIGINT stop
+refresh, the raw-payload retention, the checks of linked own pages and (when reports are installed) the weekly
+report. SIGTERM/SIGINT stop
 scheduling, let in-flight work finish its transaction and exit 0 within 10 s; a second signal exits at once.
 """
 
@@ -40,6 +41,7 @@ CURRENT_REPORT_EVERY = timedelta(
 CURRENT_REPORT_FIRST = timedelta(minutes=3)  # by then the first polls have found something
 RETENTION_EVERY = timedelta(hours=24)
 SHORT_LINKS_EVERY = timedelta(seconds=30)
+PAGE_CHECKS_EVERY = timedelta(seconds=60)  # each run checks due pages for most of this, then yields
 STOP_GRACE = 8.0  # seconds in-flight work gets after a signal; the process is gone within 10 s
 LEADER_CHECK = 2.0  # how often the leader checks that its lock session is alive
 STANDBY_RETRY = 5.0  # how often a standby tries to become the leader
@@ -86,8 +88,8 @@ class Work:
         self._active_lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pollers: list[Poller] = []
-        # poll and refresh per connector; retention, report, catch-up, short links, the week so far
-        jobs = 2 * len(config.enabled_connectors) + 4
+        # poll and refresh per connector; retention, report, catch-up, short links, the week so far, page checks
+        jobs = 2 * len(config.enabled_connectors) + 5
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=jobs)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -169,6 +171,18 @@ class Work:
                 name="resolve short links",
                 next_run_time=now + timedelta(seconds=10),
             )
+        if self.config.pages.check and self.config.own_domains:  # its own job: checks never delay polling
+            from tracker.page_checker import PageChecker
+
+            checker = PageChecker(self.config, self.store, clock=self.clock, stop=self.stop)
+            self.scheduler.add_job(
+                self._tracked(self._page_checks_job),
+                IntervalTrigger(seconds=PAGE_CHECKS_EVERY.total_seconds()),
+                args=(checker,),
+                id="page-checks",
+                name="check linked pages",
+                next_run_time=now + timedelta(seconds=20),
+            )
         self.scheduler.start()
         polls = sum(1 for job in self.scheduler.get_jobs() if job.id.startswith("poll:"))
         log.info("running %d polling job(s) and %d stream(s)", polls, len(self._threads))
@@ -217,6 +231,16 @@ class Work:
 
     def _short_links_job(self, poller: Poller) -> None:
         poller.settle_short_links(seconds=SHORT_LINKS_EVERY.total_seconds() * 0.9)
+
+    def _page_checks_job(self, checker: Any) -> None:
+        done = checker.run(seconds=PAGE_CHECKS_EVERY.total_seconds() * 0.9)
+        if done.checked:
+            log.info(
+                "checked %d linked page(s): %d broken (%d newly)",
+                done.checked,
+                done.broken,
+                done.became_broken,
+            )
 
     def _refresh_job(self, poller: Poller, name: str) -> None:
         poller.refresh_due(name)

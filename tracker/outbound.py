@@ -1,7 +1,8 @@
 """Outbound HTTP to third-party sites (not platform APIs): shortener lookups, page checks.
 
-A request here reads the status line and headers only, never the body, within one total deadline (name
-lookup, connection, TLS and headers together). The host's addresses are resolved here and every one is
+A request here reads the status line and headers, and a body only when asked to and never more than the
+``body_limit`` asked for (a page check reads at most 1 MB), within one total deadline (name lookup,
+connection, TLS, headers and body together). The host's addresses are resolved here and every one is
 checked before connecting to it, so a host that resolves (or rebinds) to a loopback, private, link-local or
 otherwise non-public address is refused. ``[tracker] connect_to`` sends a host's requests to another address
 instead (a staging server, a test server), keeping the path and the ``Host`` header; such an address is
@@ -51,6 +52,8 @@ class Response:
     url: str
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    """The first bytes of the body, when the request asked for them (``body_limit``)."""
 
     @property
     def location(self) -> str | None:
@@ -122,9 +125,10 @@ class Outbound:
     def head(self, url: str) -> Response:
         return self.request("HEAD", url)
 
-    def request(self, method: str, url: str) -> Response:
-        """Send ``method`` to ``url`` and read the answer's status and headers (a GET's body is never read);
-        RefusedError or OutboundError when that cannot be done within the deadline."""
+    def request(self, method: str, url: str, *, body_limit: int = 0) -> Response:
+        """Send ``method`` to ``url`` and read the answer's status and headers, and up to ``body_limit`` bytes
+        of its body (none by default); RefusedError or OutboundError when that cannot be done within the
+        deadline."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
@@ -168,7 +172,8 @@ class Outbound:
             )
             sock.settimeout(max(0.001, deadline - self._monotonic()))
             sock.sendall(request.encode("ascii"))
-            head = self._read_head(sock, deadline, url)
+            head, rest = self._read_head(sock, deadline, url)
+            answer = self._with_body(sock, method, _parse_head(head, url), rest, body_limit, deadline)
         except (OSError, ssl.SSLError) as exc:
             if self._monotonic() >= deadline:
                 raise OutboundError(f"{url}: no answer within {self.timeout:g}s") from exc
@@ -176,7 +181,7 @@ class Outbound:
         finally:
             watchdog.cancel()
             sock.close()
-        return _parse_head(head, url)
+        return answer
 
     def _wait_turn(self, host: str) -> None:
         with self._lock:
@@ -219,12 +224,13 @@ class Outbound:
             raise OutboundError(f"{url}: no connection within {self.timeout:g}s")
         raise OutboundError(f"{url}: cannot connect ({_describe(problem)})")
 
-    def _read_head(self, sock: socket.socket, deadline: float, url: str) -> bytes:
+    def _read_head(self, sock: socket.socket, deadline: float, url: str) -> tuple[bytes, bytes]:
+        """The status line and headers, and what arrived after them."""
         received = bytearray()
         while True:
             end = received.find(b"\r\n\r\n")
             if end >= 0:
-                return bytes(received[: end + 2])
+                return bytes(received[: end + 2]), bytes(received[end + 4 :])
             if len(received) > MAX_HEADER_BYTES:
                 raise OutboundError(f"{url}: the answer's headers are longer than {MAX_HEADER_BYTES} bytes")
             remaining = deadline - self._monotonic()
@@ -237,6 +243,82 @@ class Outbound:
                     raise OutboundError(f"{url}: no answer within {self.timeout:g}s")
                 raise OutboundError(f"{url}: the connection closed before the headers ended")
             received += chunk
+
+    def _with_body(
+        self, sock: socket.socket, method: str, answer: Response, received: bytes, limit: int, deadline: float
+    ) -> Response:
+        """``answer`` with up to ``limit`` bytes of its body, when asked for and there is one."""
+        if limit <= 0 or method == "HEAD" or answer.status in (204, 304):
+            return answer
+        body = self._read_body(sock, answer, received, limit, deadline, answer.url)
+        return Response(answer.url, answer.status, answer.headers, body)
+
+    def _read_body(
+        self, sock: socket.socket, answer: Response, received: bytes, limit: int, deadline: float, url: str
+    ) -> bytes:
+        """Up to ``limit`` bytes of the body (of its decoded chunks, for a chunked one); what is beyond the
+        limit is never read."""
+        chunked = "chunked" in answer.headers.get("transfer-encoding", "").lower()
+        length = answer.headers.get("content-length", "").strip()
+        wanted = int(length) if length.isdigit() and not chunked else None
+        # A chunked body carries its sizes in the stream: its raw bytes are read until the decoded ones reach
+        # the limit, up to twice the limit for a body cut into tiny chunks.
+        raw_limit = 2 * limit if chunked else (limit if wanted is None else min(limit, wanted))
+        buffer = bytearray(received[:raw_limit])
+        decoded_at = 0
+        while len(buffer) < raw_limit:
+            if chunked and len(buffer) - decoded_at >= 65536:
+                decoded_at = len(buffer)
+                parts, ended = _chunks(bytes(buffer))
+                if ended or sum(len(part) for part in parts) >= limit:
+                    break
+            elif chunked and _chunks_ended(buffer):
+                break
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise OutboundError(f"{url}: no answer within {self.timeout:g}s")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(min(65536, raw_limit - len(buffer)))
+            except TimeoutError:
+                raise OutboundError(f"{url}: no answer within {self.timeout:g}s") from None
+            if not chunk:
+                if self._monotonic() >= deadline:  # the watchdog shut it
+                    raise OutboundError(f"{url}: no answer within {self.timeout:g}s")
+                break
+            buffer += chunk
+        body = _dechunk(bytes(buffer)) if chunked else bytes(buffer)
+        return body[:limit]
+
+
+def _chunks(data: bytes) -> tuple[list[bytes], bool]:
+    """The chunks of a chunked body read so far (the last one possibly cut short) and whether it ended."""
+    parts: list[bytes] = []
+    position = 0
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end < 0:
+            return parts, False
+        size_text = data[position:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return parts, True  # not chunked after all: keep what was decoded
+        if size == 0:
+            return parts, True
+        start = line_end + 2
+        parts.append(data[start : start + size])
+        if start + size + 2 > len(data):
+            return parts, False
+        position = start + size + 2
+
+
+def _chunks_ended(data: bytearray) -> bool:
+    return data.endswith(b"0\r\n\r\n") and _chunks(bytes(data))[1]
+
+
+def _dechunk(data: bytes) -> bytes:
+    return b"".join(_chunks(data)[0])
 
 
 def _parse_head(head: bytes, url: str) -> Response:

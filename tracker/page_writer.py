@@ -1,6 +1,6 @@
 """Writing one page: mentions (upserted), links, snapshots, deletions, gaps, run usage, the cursor and the
 connector's state changes, in the caller's transaction. Each mention's ``reach`` is kept from its stored
-values, and the ``pages`` and ``author_firsts`` tables learn when each page was first linked and each author
+values and its ``value`` rated from them (:mod:`tracker.value`) whenever they change, and the ``pages`` and ``author_firsts`` tables learn when each page was first linked and each author
 first seen.
 
 This is the ingest hot path, so it talks to the database driver directly (precomputed SQL, executemany,
@@ -24,6 +24,7 @@ from tracker.connector import LEVEL_COUNTERS, Cursor, Gap, Page
 from tracker.record import METRIC_NAMES, Mention, Metrics, reach
 from tracker.refresh import next_refresh_due
 from tracker.sql import Driver
+from tracker.value import Rating, Signals, rate
 
 CHUNK = 500  # ids per IN (...) list
 AUTHOR_FIELDS = ("author_handle", "author_name", "author_followers")
@@ -31,7 +32,7 @@ NEW_MENTION_COLUMNS = (
     "platform", "platform_id", "kind", "permalink", "created_at", "first_seen_at", "last_seen_at", "author_id",
     "author_handle", "author_name", "author_followers", "community", "title", "text", "lang", "thread_id",
     "parent_id", "likes", "reposts", "replies", "quotes", "score", "views", "engagement", "deleted_at", "raw",
-    "content_hash", "found_by", "refresh_due_at", "community_size", "reach", "value",
+    "content_hash", "found_by", "refresh_due_at", "community_size", "reach", "value", "value_why",
 )  # fmt: skip
 EXISTING_COLUMNS = (
     "id", "platform_id", "content_hash", "deleted_at", *METRIC_NAMES, *AUTHOR_FIELDS, "community_size",
@@ -39,7 +40,9 @@ EXISTING_COLUMNS = (
 LINK_COLUMNS = ("mention_id", "position", "url", "canonical_url", "domain", "anchor_text", "source")
 SNAPSHOT_COLUMNS = ("mention_id", "taken_at", *METRIC_NAMES)
 _VIEWS, _FOLLOWERS = METRIC_NAMES.index("views"), AUTHOR_FIELDS.index("author_followers")
-_UPDATED_COLUMNS = ("last_seen_at", "engagement", *METRIC_NAMES, *AUTHOR_FIELDS, "community_size", "reach")
+_UPDATED_COLUMNS = (
+    "last_seen_at", "engagement", *METRIC_NAMES, *AUTHOR_FIELDS, "community_size", "reach", "value", "value_why",
+)  # fmt: skip
 
 _INSERT_MENTION = (
     f"INSERT INTO mentions ({', '.join(NEW_MENTION_COLUMNS)}) VALUES ({', '.join(['?'] * len(NEW_MENTION_COLUMNS))}) "
@@ -222,6 +225,7 @@ def _mention_values(
 ) -> tuple[Any, ...]:
     """A new mention's row; ``seen`` is ``now`` as the driver stores it (first and last seen)."""
     metrics = mention.metrics
+    rating = rating_of(mention, mention.reach, metrics.engagement, mention.community_size, now)
     return (
         mention.platform, mention.platform_id, mention.kind, mention.permalink, driver.when(mention.created_at),
         seen, seen, mention.author_id, mention.author_handle, mention.author_name, mention.author_followers,
@@ -229,7 +233,21 @@ def _mention_values(
         metrics.likes, metrics.reposts, metrics.replies, metrics.quotes, metrics.score, metrics.views,
         metrics.engagement, None, mention.raw, digest, connector,
         driver.when(next_refresh_due(mention.created_at, now, every)) if refreshed else None,
-        mention.community_size, mention.reach, mention.value,
+        mention.community_size, mention.reach, rating.value, rating.why(),
+    )  # fmt: skip
+
+
+def rating_of(
+    mention: Mention, audience: int | None, engagement: int | None, community_size: int | None, now: datetime
+) -> Rating:
+    """The value of ``mention`` with these stored figures, its engagement measured ``now``
+    (:mod:`tracker.value`); the anchor text is its first link's, the one the report shows."""
+    anchor = mention.links[0].anchor_text if mention.links else None
+    return rate(
+        Signals(
+            platform=mention.platform, kind=mention.kind, reach=audience, engagement=engagement,
+            community_size=community_size, created_at=mention.created_at, observed_at=now, anchor_text=anchor,
+        )
     )  # fmt: skip
 
 
@@ -357,7 +375,20 @@ def _update_seen(
         kept_size = size if size is not None else row["community_size"]
         engagement = Metrics(*merged).engagement
         audience = reach(merged[_VIEWS], kept_authors[_FOLLOWERS], kept_size)
-        changed_rows.append((seen, engagement, *merged, *kept_authors, kept_size, audience, row["id"]))
+        rating = rating_of(mention, audience, engagement, kept_size, now)
+        changed_rows.append(
+            (
+                seen,
+                engagement,
+                *merged,
+                *kept_authors,
+                kept_size,
+                audience,
+                rating.value,
+                rating.why(),
+                row["id"],
+            )
+        )
     driver.many(_UPDATE_SEEN, changed_rows)
     for start in range(0, len(unchanged_ids), CHUNK):  # seen again, nothing new: one statement
         chunk = unchanged_ids[start : start + CHUNK]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -25,7 +26,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 metadata = MetaData(
     naming_convention={
@@ -113,7 +114,10 @@ mentions = Table(
     Column("refresh_due_at", UTCDateTime),  # next engagement refresh (+1 h, +24 h, +7 d after posting)
     Column("community_size", BigInteger),
     Column("reach", BigInteger),  # tracker.record.reach of the stored values, kept by the page writer
-    Column("value", Integer),  # 0-100, how much the link is worth to the linked site; NULL until rated
+    Column("value", Integer),  # 0-100, how much the link is worth to the linked site (tracker.value)
+    Column(
+        "value_why", Text
+    ),  # the components that carried the value, e.g. "audience 21, lasting platform 14"
     UniqueConstraint("platform", "platform_id"),
     Index(None, "created_at"),
     Index(None, "refresh_due_at"),
@@ -226,6 +230,25 @@ pages = Table(
     Column("domain", String(255), nullable=False),
     Column("first_linked_at", UTCDateTime, nullable=False),
     Index(None, "first_linked_at"),
+)
+
+# The latest health check of each linked own page (tracker.page_checks): what it answered, where it redirects,
+# whether search engines may index it. One row per page, replaced by each check.
+page_checks = Table(
+    "page_checks",
+    metadata,
+    Column("canonical_url", Text, primary_key=True),
+    Column("domain", String(255), nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("status", Integer),  # the final answer's HTTP status; NULL when there was none (see error)
+    Column("final_url", Text),
+    Column("redirects", Text, nullable=False, default="[]"),  # JSON: [{"status": 301, "location": "..."}]
+    Column("noindex", Boolean, nullable=False, default=False),
+    Column("canonical_tag", Text),
+    Column("title", Text),
+    Column("error", Text),  # no answer, a refused address, a redirect off the own domains
+    Column("broken", Boolean, nullable=False, default=False),  # 4xx/5xx or no answer
+    Index(None, "checked_at"),
 )
 
 # When each author (by platform author id, else handle) was first seen posting a mention, for "new authors".

@@ -227,6 +227,31 @@ class ReportSettings(Section):
     """Which to write: `csv` (the CSV files) and `html` (`report.html`)."""
 
 
+class PagesSettings(Section):
+    """Health checks of your own linked pages (never a competitor's): status, redirects, canonical, noindex."""
+
+    check: bool = True
+    """Check every page of an own domain that received a link (the daemon does, as a job of its own)."""
+    interval: Duration = timedelta(days=7)
+    """Check each linked page at most this often."""
+    requests_per_second: float = 1.0
+    """At most this many requests a second to one host."""
+    timeout: Duration = timedelta(seconds=10)
+    """Each request's total deadline (connection, headers and body)."""
+    allow_private_addresses: bool = False
+    """Connect to loopback, private and link-local addresses too (a host named in `[tracker] connect_to` is
+    trusted either way)."""
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _positive_rate(cls, value: float) -> float:
+        if not value > 0 or value > 100:
+            raise ValueError(
+                f"expected a number of requests a second above 0 and at most 100, like 1 or 0.5, got {value!r}"
+            )
+        return value
+
+
 class ConnectorSettings(Section):
     """Keys every connector table has; each connector type's ``Settings`` subclass adds its own."""
 
@@ -267,6 +292,7 @@ class Config:
     reports: ReportSettings
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     connector_info: Mapping[str, ConnectorInfo] = field(default_factory=dict)
+    pages: PagesSettings = field(default_factory=PagesSettings)
 
     @property
     def data_dir(self) -> Path:

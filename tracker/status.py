@@ -14,6 +14,7 @@ from tracker import registry
 from tracker.connector import LEVEL_COUNTERS, ConnectorContext
 from tracker.health import hung_after, overdue_after
 from tracker.heartbeat import DaemonStatus
+from tracker.page_checks import progress
 from tracker.periods import IsoWeek, month_start
 from tracker.record import format_utc, parse_iso
 from tracker.schema import connector_runs, cursors, mentions
@@ -274,4 +275,21 @@ def short_links(config: Config, store: Store, now: datetime) -> dict[str, int] |
         "resolved_this_month": counts["resolved"],
         "failed_this_month": counts["failed"],
         "requests_this_month": counts["requests"],
+    }
+
+
+def page_checks(config: Config, store: Store, now: datetime) -> dict[str, Any] | None:
+    """How far the checks of linked own pages are, None when they are off: pages linked, checked within
+    ``[pages] interval``, due, broken, without an answer at their last check, and the latest check."""
+    if not (config.pages.check and config.own_domains):
+        return None
+    with store.read() as conn:
+        done = progress(conn, config.own_domains, now, config.pages.interval)
+    return {
+        "linked": done.linked,
+        "checked": done.checked,
+        "due": done.due,
+        "broken": done.broken,
+        "no_answer": done.failed,
+        "last_checked_at": format_utc(done.last_checked_at) or None,
     }

@@ -90,7 +90,11 @@ def test_export_keeps_removed_domains_and_filters_by_domain(tmp_path: Path) -> N
     assert [(r["domain"], r["link_count"], r["url"]) for r in rows] == [
         ("example.org", "1", "https://example.org/b"), ("example.org", "1", "https://docs.example.org/x"),
     ]  # fmt: skip
-    assert (rows[0]["reach"], rows[0]["value"], rows[0]["views"]) == ("500", "", "")
+    assert (rows[0]["reach"], rows[0]["value"], rows[0]["views"]) == (
+        "500",
+        "36",
+        "",
+    )  # value: rated at ingest
     both_domains = CliRunner().invoke(
         cli,
         [
@@ -107,7 +111,7 @@ def test_export_keeps_removed_domains_and_filters_by_domain(tmp_path: Path) -> N
     )
     assert len(both_domains.stdout.splitlines()) == len(ids)
     record = json.loads(org_jsonl(path).splitlines()[0])
-    assert (record["reach"], record["value"], record["community_size"]) == (500, None, None)
+    assert (record["reach"], record["value"], record["community_size"]) == (500, 36, None)
     bad = CliRunner().invoke(cli, ["--config", path, "export", "--domain", "not a domain"])
     assert bad.exit_code == 2
     assert bad.output.startswith("error: --domain: ")

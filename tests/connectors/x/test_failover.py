@@ -80,6 +80,7 @@ def test_a_standby_that_takes_over_knows_what_the_leader_paid_for(
         folder.mkdir()
         (folder / "tracker.toml").write_text(
             f'[tracker]\ndata_dir = "data"\ndatabase_url = "{pg_url}"\n[[domains]]\nname = "example.com"\n'
+            "[pages]\ncheck = false\n"  # no page of example.com is ever requested from a test
             f'[connectors.x]\nbearer_token = "${{X_BEARER_TOKEN}}"\napi_base_url = "{x_api.base_url}"\n'
             'interval = "1h"\nmonthly_budget_usd = 2.5\n',
             encoding="utf-8",
