@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -34,11 +33,11 @@ import httpx
 from sqlalchemy import Connection, and_, func, select, update
 
 from tracker.connector import ConnectorContext
-from tracker.errors import ResponseLimitError
+from tracker.errors import DeadlineExceededError, ResponseLimitError
 from tracker.outbox import WAKE
 from tracker.record import Link, format_utc
 from tracker.schema import alert_deliveries, alert_events, links, mentions
-from tracker.settings import AlertSettings, Config
+from tracker.settings import AlertSettings, Config, url_secret_parts
 from tracker.store import Store, mention_from_row
 from tracker.transport import client_options
 
@@ -100,11 +99,11 @@ def redact(text: str, rule: AlertSettings) -> str:
     """``text`` without the rule's URLs, their parts (tokens, passwords, paths) or its webhook secret."""
     secrets = [rule.webhook_secret.get_secret_value()]
     for url in (rule.webhook_url.get_secret_value(), *(u.get_secret_value() for u in rule.notify)):
-        if not url:
-            continue
-        secrets.append(url)
-        rest = url.partition("://")[2]
-        secrets += [part for part in re.split(r"[/:@?&=#]", rest) if len(part) >= 4]
+        secrets += url_secret_parts(url)
+    return _scrub(text, secrets)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
@@ -231,8 +230,10 @@ class Channels:
             response = self._client.post(rule.webhook_url.get_secret_value(), content=raw, headers=headers)
         except httpx.TimeoutException:
             return Answer(False, f"no answer within {WEBHOOK_TIMEOUT:g}s")
-        except ResponseLimitError as exc:
-            return Answer(False, redact(str(exc), rule))
+        except DeadlineExceededError:
+            return Answer(False, f"no answer within {WEBHOOK_TIMEOUT:g}s")
+        except ResponseLimitError:
+            return Answer(False, f"the answer was larger than {MAX_ANSWER // 1024} KB")
         except httpx.TransportError as exc:
             return Answer(False, redact(f"cannot connect: {type(exc).__name__}: {exc}", rule))
         if 200 <= response.status_code < 300:
@@ -277,10 +278,7 @@ def send_apprise(url: str, title: str, text: str, timeout: float = APPRISE_TIMEO
         return Answer(True, "accepted")
     lines = [line.strip() for line in str(outcome.get("log", "")).splitlines() if line.strip()]
     reason = lines[-1] if lines else "Apprise reported a failure"
-    for part in sorted(re.split(r"[/:@?&=#]", url.partition("://")[2]), key=len, reverse=True):
-        if len(part) >= 4:
-            reason = reason.replace(part, "***")
-    return Answer(False, reason[:300])
+    return Answer(False, _scrub(reason, url_secret_parts(url))[:300])
 
 
 # Routing and delivery

@@ -254,6 +254,33 @@ def parse_digest(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def url_secret_parts(url: str) -> list[str]:
+    """An alert URL and its parts that may be secret: user, password, path segments, query values (not an
+    http host or port, which a channel's name shows; in ``slack://TOKEN/...`` the "host" is a token)."""
+    if not url:
+        return []
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:].lstrip("/")
+    credentials, _, host = netloc.rpartition("@")
+    parts = [url, *credentials.split(":")] if credentials else [url]
+    parts += re.split(r"[/?&=#]", tail.partition("?")[0]) + re.split(r"[?&=#]", tail.partition("?")[2])
+    if scheme.lower() not in (
+        "http",
+        "https",
+        "json",
+        "jsons",
+        "xml",
+        "xmls",
+        "form",
+        "forms",
+        "mailto",
+        "mailtos",
+    ):
+        parts += host.split(":")
+    return [part for part in parts if len(part) >= 4]
+
+
 class AlertSettings(Section):
     """An alert rule: one `[[alerts]]` table (double brackets) each. Which events of your own domains reach
     which channels: Apprise URLs (`notify`) and a signed JSON webhook."""
@@ -399,10 +426,10 @@ class Config:
                     v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()
                 ]
         for rule in self.alerts:
-            found += [url.get_secret_value() for url in rule.notify]
-            found += [
-                v.get_secret_value() for v in (rule.webhook_url, rule.webhook_secret) if v.get_secret_value()
-            ]
+            for address in (rule.webhook_url, *rule.notify):
+                found += url_secret_parts(address.get_secret_value())
+            if rule.webhook_secret.get_secret_value():
+                found.append(rule.webhook_secret.get_secret_value())
         url = self.tracker.database_url.get_secret_value()
         password = re.search(r"://[^:/@]+:([^@]+)@", url)
         if password:
