@@ -24,6 +24,7 @@ class WebhookReceiver(RecordingServer):
         self.bodies: dict[str, Any] = {}
         self.bad_signatures: list[Request] = []
         self.apprise: list[Any] = []
+        self.hung = 0  # requests that arrived while hanging
         self.arrived = threading.Condition()
         self._released = threading.Event()
         self.route("POST", "/hook", self._hook)
@@ -38,9 +39,11 @@ class WebhookReceiver(RecordingServer):
             self.bad_signatures.append(request)
             return Reply(401, {"error": "bad signature"})
         with self.arrived:
+            self.hung += self.mode == "hang"
             self.arrived.notify_all()
-        if self.mode == "hang":
+        if self.mode == "hang":  # its sender may be gone when it is released: never counted as accepted
             self._released.wait(60)
+            return Reply(503, {"error": "was hanging"})
         if self.mode == "fail":
             return Reply(500, {"error": "down for maintenance"})
         delivery = request.headers["x-tracker-delivery"]
