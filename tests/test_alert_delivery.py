@@ -316,3 +316,58 @@ def test_secrets_never_appear_in_logs_status_or_errors(
         assert TOKEN not in text and SECRET not in text
     assert "webhook http://127.0.0.1" in status and "notify[1] json" in status
     assert set(config.secrets()) >= {SECRET, f"{receiver.url}/missing/{TOKEN}"}
+
+
+class Mailbox:
+    """aiosmtpd's handler: keeps each message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def test_apprise_email_reaches_a_local_smtp_server_with_the_context_of_the_mention(
+    tmp_path: Path, store: Store, clock: Clock
+) -> None:
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        config = make_config(tmp_path, f"""
+            [[domains]]
+            name = "example.com"
+            [[alerts]]
+            name = "mail"
+            on = ["new_mention"]
+            notify = ["mailto://127.0.0.1:{port}?from=tracker@example.com&to=team@example.com&mode=insecure"]
+            """)  # fmt: skip
+        store_mentions(config, store, clock, matched(mention(
+            "1", community="r/python", author_handle="alice", author_followers=1200,
+            links=(Link("https://example.com/guide", "text", "the guide"),))))  # fmt: skip
+        assert deliver(config, store, clock) == 1
+    finally:
+        smtp.stop()
+    (envelope,) = mailbox.messages
+    assert envelope.rcpt_tos == ["team@example.com"]
+    message = email.message_from_bytes(envelope.content)
+    assert message["Subject"] == "New mention: example.com"
+    text = (
+        next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        .get_payload(decode=True)
+        .decode()
+    )
+    assert "hackernews · r/python · by alice · reach 1,200" in text
+    assert "“the guide” → https://example.com/guide" in text
+    assert "https://news.ycombinator.com/item?id=1" in text
+    assert "value not rated" in text
