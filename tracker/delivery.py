@@ -203,6 +203,7 @@ class Channels:
             data_dir=config.data_dir, max_response_size=MAX_ANSWER, user_agent=USER_AGENT
         )
         self._client = httpx.Client(**client_options(context, WEBHOOK_TIMEOUT, follow_redirects=False))
+        self._secrets = config.secrets()  # Apprise's log is shared by its threads: scrub every rule's secrets
 
     def close(self) -> None:
         self._client.close()
@@ -213,7 +214,8 @@ class Channels:
                 return self.webhook(rule, delivery_id, body)
             index = int(channel[len("notify[") : -1])
             title, text = render(body)
-            return send_apprise(rule.notify[index].get_secret_value(), title, text)
+            answer = send_apprise(rule.notify[index].get_secret_value(), title, text)
+            return Answer(answer.ok, _scrub(answer.detail, self._secrets))
         except Exception as exc:  # a channel's fault must never stop the sender
             return Answer(False, redact(f"{type(exc).__name__}: {exc}", rule))
 

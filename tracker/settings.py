@@ -254,17 +254,26 @@ def parse_digest(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def _token_like(part: str) -> bool:
+    """A URL part that may be a token: long and not a plain word (``services``, ``hooks`` and ``tracker`` are
+    not; ``T0123ABC``, ``abc123def456`` and a 20-character string are)."""
+    return len(part) >= 20 or (len(part) >= 6 and any(c.isdigit() or c.isupper() for c in part))
+
+
 def url_secret_parts(url: str) -> list[str]:
-    """An alert URL and its parts that may be secret: user, password, path segments, query values (not an
-    http host or port, which a channel's name shows; in ``slack://TOKEN/...`` the "host" is a token)."""
+    """An alert URL and its parts that may be secret: the password, and the user name, path segments, query
+    values and (in ``slack://TOKEN/...`` style URLs) the "host" when they look like tokens. Plain words are
+    left alone, so redacting them does not blank out ordinary log text."""
     if not url:
         return []
     scheme, _, rest = url.partition("://")
     cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     netloc, tail = rest[:cut], rest[cut:].lstrip("/")
     credentials, _, host = netloc.rpartition("@")
-    parts = [url, *credentials.split(":")] if credentials else [url]
-    parts += re.split(r"[/?&=#]", tail.partition("?")[0]) + re.split(r"[?&=#]", tail.partition("?")[2])
+    user, _, password = credentials.partition(":")
+    parts = [part for part in re.split(r"[/?&=#]", tail) if _token_like(part)]
+    if _token_like(user):
+        parts.append(user)
     if scheme.lower() not in (
         "http",
         "https",
@@ -277,8 +286,8 @@ def url_secret_parts(url: str) -> list[str]:
         "mailto",
         "mailtos",
     ):
-        parts += host.split(":")
-    return [part for part in parts if len(part) >= 4]
+        parts += [part for part in host.split(":") if _token_like(part)]
+    return [url, *([password] if len(password) >= 4 else []), *parts]
 
 
 class AlertSettings(Section):
