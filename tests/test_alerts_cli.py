@@ -117,3 +117,32 @@ def test_a_rule_without_a_webhook_needs_no_webhook_secret_variable(tmp_path: Pat
         tmp_path, '[[alerts]]\nname = "x"\nnotify = ["json://h"]\nwebhook_secret = "${UNSET_SECRET_VAR}"'
     )
     assert "UNSET_SECRET_VAR" not in run("--config", str(config), "check").output
+
+
+def test_poll_writes_the_feeds_and_delivers_the_events_of_its_pass(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import feedparser
+
+    posts = tmp_path / "posts.jsonl"
+    created = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    posts.write_text("".join(
+        json.dumps({"id": i, "created": created, "author": f"u{i}", "text": "see", "likes": i,
+                    "urls": [f"https://example.com/p/{i}"]}) + "\n" for i in range(3)), encoding="utf-8")  # fmt: skip
+    config = write(tmp_path, team(receiver).replace('notify = [', "# notify = [") + f"""
+on = ["new_mention"]
+[reports]
+output_dir = "out"
+[connectors.synthetic]
+type = "tests.support.synthetic:SyntheticConnector"
+path = "{posts}"
+""")  # fmt: skip
+    result = run("--config", str(config), "poll")
+    assert result.exit_code == 0, result.output
+    assert sorted(b["mention"]["platform_id"] for b in receiver.bodies.values()) == ["0", "1", "2"]
+    feed = feedparser.parse((tmp_path / "out" / "feeds" / "example.com.atom").read_bytes())
+    assert sorted(e.id for e in feed.entries) == ["synthetic:0", "synthetic:1", "synthetic:2"]
+    status = run("--config", str(config), "status").output
+    assert "  webhook http://127.0.0.1: 0 pending, 3 sent, 0 failed" in status
