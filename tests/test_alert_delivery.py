@@ -379,3 +379,24 @@ def test_the_token_like_parts_of_alert_urls_are_secrets_and_plain_words_are_not(
     assert url_secret_parts(slack) == [slack, "T000AAA", "B000BBB", "XXXXXXXXXXXXXXXXXXXXXXXX"]
     assert url_secret_parts("mailtos://me:pw-1234@smtp.example.com?to=team@example.com")[1:] == ["pw-1234"]
     assert url_secret_parts("https://example.com/tracker/hook")[1:] == []  # "tracker" stays readable in logs
+
+
+def test_delivered_alerts_are_forgotten_after_30_days(
+    tmp_path: Path, store: Store, clock: Clock, receiver: WebhookReceiver
+) -> None:
+    from tracker.schema import alert_events
+
+    fix_path(receiver)
+    config = alert_config(tmp_path, receiver)
+    store_mentions(config, store, clock, matched(mention("1")))
+    receiver.mode = "fail"
+    deliver(config, store, clock)  # the first link waits behind the failed new mention
+    assert delivery.prune(store, clock() + timedelta(days=1)) == 0  # pending: kept
+    receiver.mode = "accept"
+    clock.advance(minutes=5)
+    assert deliver(config, store, clock) == 2
+    assert delivery.prune(store, clock()) == 0  # younger than the cut-off
+    assert delivery.prune(store, clock() + delivery.KEEP_DELIVERED) == 2
+    with store.read() as conn:
+        assert conn.execute(select(alert_events)).all() == []
+    assert deliveries(store) == []

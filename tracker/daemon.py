@@ -23,7 +23,9 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracker.delivery import KEEP_DELIVERED as ALERTS_KEPT
 from tracker.delivery import Sender
+from tracker.delivery import prune as prune_alerts
 from tracker.feeds import FeedWriter
 from tracker.heartbeat import Heartbeat
 from tracker.locks import WriterLock
@@ -247,6 +249,8 @@ class Work:
         cutoff = self.clock() - self.config.tracker.raw_retention
         self.store.optimize()
         erased = self.store.erase_raw_before(cutoff)
+        if self.config.alerts:
+            prune_alerts(self.store, self.clock() - ALERTS_KEPT)
         if erased:
             log.info(
                 "erased the raw payloads of %d mention(s) received before %s", erased, format_utc(cutoff)

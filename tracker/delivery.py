@@ -533,6 +533,24 @@ class Sender:
             return 0
 
 
+KEEP_DELIVERED = timedelta(days=30)
+
+
+def prune(store: Store, before: datetime) -> int:
+    """Forget deliveries sent or failed before ``before`` and routed events with no delivery left (the
+    daemon's daily retention); returns how many events went."""
+    d, e = alert_deliveries.c, alert_events.c
+    with store.engine.begin() as conn:
+        conn.execute(
+            alert_deliveries.delete().where(
+                d.status.in_(["sent", "failed"]), func.coalesce(d.sent_at, d.last_attempt_at) < before
+            )
+        )
+        remaining = select(d.event_id).where(d.event_id == e.id).exists()
+        result = conn.execute(alert_events.delete().where(e.routed_at < before, ~remaining))
+        return int(result.rowcount or 0)
+
+
 def rule_status(config: Config, store: Store) -> list[dict[str, Any]]:
     """Per rule and channel: deliveries pending, sent and failed, and the last failure (``tracker status``)."""
     d = alert_deliveries.c
