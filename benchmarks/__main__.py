@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import detection, idle, ingest, pages, report, startup, stream, x_cost
+from benchmarks import alerts, detection, idle, ingest, pages, report, startup, stream, x_cost
 from benchmarks.common import Row
 
-NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection", "pages")
+NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection", "pages", "alerts")
 
 
 def _postgres_url() -> str | None:
@@ -84,6 +84,8 @@ def main() -> int:
             rows += detection.run(args.quick)
         elif name == "pages":
             rows += pages.run(args.quick)
+        elif name == "alerts":
+            rows += alerts.run(args.quick)
     output = table(rows)
     print(output)
     if args.write_results:

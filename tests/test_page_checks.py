@@ -335,3 +335,33 @@ def test_the_daemon_checks_pages_in_a_job_of_its_own(
     finally:
         work.shutdown(5.0)
         store.close()
+
+
+def test_a_page_that_breaks_writes_one_page_broken_event_for_the_alert_rules(
+    tmp_path: Path, site: FakeSite, database_url: str, clock: Clock
+) -> None:
+    from sqlalchemy import select
+
+    from tracker.schema import alert_events
+
+    site.pages[("example.com", "/p")] = Page(200, html_page("P"))
+    rule = '[[alerts]]\nname = "team"\non = ["page_broken"]\nwebhook_url = "http://127.0.0.1:9/hook"\nwebhook_secret = "s3cret"'
+    config = site_config(tmp_path, site, database_url, 'interval = "1d"\n' + rule)
+    store = Store.open(config.database_url)
+    try:
+        link(store, clock, "https://example.com/p")
+        checker = PageChecker(config, store, clock=clock)
+        checker.run()
+        site.pages[("example.com", "/p")] = Page(404)
+        for _ in range(2):  # broken, then still broken: one event
+            clock.advance(days=1)
+            checker.run()
+        with store.read() as conn:
+            rows = conn.execute(
+                select(alert_events.c.event, alert_events.c.domain, alert_events.c.payload)
+            ).all()
+    finally:
+        store.close()
+    assert [(event, domain) for event, domain, _ in rows] == [("page_broken", "example.com")]
+    payload = json.loads(rows[0][2])
+    assert (payload["page"], payload["status"]) == ("https://example.com/p", 404)

@@ -208,6 +208,7 @@ def poll(state: State, names: Sequence[str]) -> None:
     try:
         results = run_all(poller, selected)
         poller.settle_short_links(seconds=SETTLE_SECONDS)  # the rest waits for the next poll or the daemon
+        _after_poll(state.config, store, new=sum(result.new for result in results))
     finally:
         poller.close()
         lock.release()
@@ -215,6 +216,25 @@ def poll(state: State, names: Sequence[str]) -> None:
     _print_results(results)
     if any(result.failed for result in results):
         sys.exit(1)
+
+
+def _after_poll(config: Config, store: Store, *, new: int) -> None:
+    """The feeds when something new was stored, and one delivery attempt per alert channel (what fails is
+    retried by the next poll or the daemon)."""
+    from datetime import UTC, datetime
+
+    if new:
+        from tracker.feeds import write_feeds
+
+        write_feeds(config, store, datetime.now(UTC))
+    if config.alerts:
+        from tracker.delivery import Sender
+
+        sender = Sender(config, store)
+        try:
+            sender.pass_once()
+        finally:
+            sender.close()
 
 
 def _select_connectors(config: Config, names: Sequence[str]) -> list[str]:
@@ -345,6 +365,7 @@ def status(state: State, as_json: bool) -> None:
     """
     from datetime import UTC, datetime
 
+    from tracker.delivery import rule_status
     from tracker.heartbeat import daemon_status
     from tracker.status import HEALTH_ORDER, collect, overall, page_checks, short_links
 
@@ -356,6 +377,7 @@ def status(state: State, as_json: bool) -> None:
         statuses = collect(config, store, now)
         links = short_links(config, store, now)
         checks = page_checks(config, store, now)
+        alerts = rule_status(config, store) if config.alerts else []
     finally:
         store.close()
     health = overall(statuses, daemon)
@@ -366,6 +388,7 @@ def status(state: State, as_json: bool) -> None:
             "connectors": [s.to_json(now) for s in statuses],
             "short_links": links,
             "pages": checks,
+            "alerts": alerts,
         }
         click.echo(json.dumps(report, indent=2))
     else:
@@ -385,6 +408,7 @@ def status(state: State, as_json: bool) -> None:
                 f"({checks['no_answer']} without an answer); last check {checks['last_checked_at'] or 'never'}"
                 + (" (tracker pages --broken lists them)" if checks["broken"] else "")
             )
+        _print_alerts(alerts)
     sys.exit(max(HEALTH_ORDER[health], 0))
 
 
@@ -435,6 +459,51 @@ def pages(state: State, broken: bool, as_json: bool) -> None:
             if broken
             else "no page checked yet (the daemon checks linked pages: tracker run)"
         )
+
+
+def _print_alerts(rules: Sequence[dict[str, Any]]) -> None:
+    for rule in rules:
+        click.echo(f"alert {rule['rule']} (on {', '.join(rule['on'])}):")
+        for channel in rule["channels"]:
+            line = f"  {channel['channel']}: {channel['pending']} pending, {channel['sent']} sent, {channel['failed']} failed"
+            if channel["last_failure"]:
+                line += f"; last failure {channel['last_failure_at']}: {channel['last_failure']}"
+            click.echo(line)
+
+
+@cli.group()
+def alerts() -> None:
+    """Alert rules ([[alerts]] in the config)."""
+
+
+@alerts.command("test")
+@click.argument("name")
+@pass_state
+def alerts_test(state: State, name: str) -> None:
+    """Send one sample event through alert NAME's channels and say what each answered (exit 1 if one failed)."""
+    from datetime import UTC, datetime
+
+    from tracker.delivery import Channels, channel_label, sample_body
+    from tracker.errors import ConfigError
+
+    config = state.config
+    rules = {rule.name: rule for rule in config.alerts}
+    if name not in rules:
+        known = ", ".join(rules) or "none (add an [[alerts]] table)"
+        raise ConfigError(f"alerts test {name}: no alert rule of that name; the rules are: {known}")
+    rule = rules[name]
+    channels = Channels(config)
+    failed = False
+    try:
+        for channel in rule.channels:
+            body = sample_body(config, rule, datetime.now(UTC))
+            answer = channels.send(rule, channel, body["id"], body)
+            failed |= not answer.ok
+            click.echo(f"{channel_label(rule, channel)}: {'ok' if answer.ok else 'failed'}: {answer.detail}")
+    finally:
+        channels.close()
+    if failed:
+        sys.exit(1)
 
 
 def _print_daemon(daemon: Any, ago: Callable[[Any], str]) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from tracker.errors import ConfigError
 from tracker.settings import (
+    AlertSettings,
     Config,
     ConnectorInfo,
     ConnectorSettings,
@@ -39,6 +40,7 @@ class _TopLevel(Section):
     reports: ReportSettings = ReportSettings()
     pages: PagesSettings = PagesSettings()
     connectors: dict[str, dict[str, Any]] = {}
+    alerts: tuple[AlertSettings, ...] = ()
 
 
 TopLevel = _TopLevel  # the file's tables, for the reference :mod:`tracker.docs` generates
@@ -85,6 +87,7 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
     data = _bracket_mistakes(data, problems)
     connectors_raw = data.get("connectors", {})
     top_data = {key: value for key, value in data.items() if key != "connectors"}
+    top_data = _without_unused_alert_keys(top_data)
     top_data = _interpolate(top_data, env, "", problems, unresolved)
     top = _validate(_TopLevel, {**top_data, "connectors": {}}, "", problems, unresolved)
     if not isinstance(connectors_raw, dict):
@@ -101,6 +104,7 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
     if top is not None and not top.domains:
         problems.append('domains: nothing to monitor; add a [[domains]] table with name = "example.com"')
     if top is not None:
+        problems.extend(_alert_problems(top.alerts, top.domains))
         seen: set[str] = set()
         for index, domain in enumerate(top.domains):
             if domain.name in seen:
@@ -125,7 +129,9 @@ def parse_config(data: Mapping[str, Any], config_path: Path, env: Mapping[str, s
             update={"database_url": SecretStr(f"sqlite:///{_resolve(base, Path(url[len('sqlite:///') :]))}")}
         )
     reports = top.reports.model_copy(update={"output_dir": _resolve(base, top.reports.output_dir)})
-    return Config(config_path, tracker, top.domains, reports, connectors, info, pages=top.pages)
+    return Config(
+        config_path, tracker, top.domains, reports, connectors, info, pages=top.pages, alerts=top.alerts
+    )
 
 
 def _bracket_mistakes(data: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -135,11 +141,61 @@ def _bracket_mistakes(data: Mapping[str, Any], problems: list[str]) -> dict[str,
     if isinstance(fixed.get("domains"), dict):
         problems.append("domains: write each domain as a [[domains]] table (double brackets), not [domains]")
         fixed["domains"] = [fixed["domains"]]
+    if isinstance(fixed.get("alerts"), dict):
+        problems.append("alerts: write each rule as an [[alerts]] table (double brackets), not [alerts]")
+        fixed["alerts"] = [fixed["alerts"]]
     for section in ("tracker", "reports", "pages"):
         if isinstance(fixed.get(section), list):
             problems.append(f"{section}: write [{section}] (single brackets), not [[{section}]]")
             fixed.pop(section)
     return fixed
+
+
+def _without_unused_alert_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """An alert rule without a webhook does not read ``webhook_secret`` (so its ``${VAR}`` need not be set)."""
+    rules = data.get("alerts")
+    if not isinstance(rules, list):
+        return data
+    kept = [
+        {k: v for k, v in rule.items() if k != "webhook_secret"}
+        if isinstance(rule, dict) and not rule.get("webhook_url")
+        else rule
+        for rule in rules
+    ]
+    return {**data, "alerts": kept}
+
+
+def _alert_problems(rules: tuple[AlertSettings, ...], domains: tuple[DomainSettings, ...]) -> list[str]:
+    """What the rules ask that the rest of the config cannot give: a name twice, a domain not your own, no
+    channel, a webhook without its secret."""
+    problems = []
+    roles = {domain.name: domain.role for domain in domains}
+    names: set[str] = set()
+    for index, rule in enumerate(rules):
+        prefix = f"alerts[{index}]"
+        if rule.name in names:
+            problems.append(
+                f"{prefix}.name: {rule.name!r} is used by another rule; give each rule its own name"
+            )
+        names.add(rule.name)
+        for domain in rule.domains:
+            if domain not in roles:
+                problems.append(
+                    f"{prefix}.domains: {domain} is not a configured domain; add a [[domains]] table for it or remove it here"
+                )
+            elif roles[domain] != "own":
+                problems.append(
+                    f"{prefix}.domains: {domain} is a competitor domain, and competitors never alert; remove it here"
+                )
+        if not rule.channels:
+            problems.append(
+                f'{prefix}: no channel; set notify = ["slack://..."] (Apprise URLs) or webhook_url = "https://..."'
+            )
+        if rule.webhook_url.get_secret_value() and not rule.webhook_secret.get_secret_value():
+            problems.append(
+                f'{prefix}.webhook_secret: required with webhook_url; set it to a long random string, e.g. "${{ALERT_WEBHOOK_SECRET}}"'
+            )
+    return problems
 
 
 def _parse_connector(

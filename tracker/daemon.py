@@ -24,6 +24,10 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracker.delivery import KEEP_DELIVERED as ALERTS_KEPT
+from tracker.delivery import Sender
+from tracker.delivery import prune as prune_alerts
+from tracker.feeds import FeedWriter
 from tracker.heartbeat import Heartbeat
 from tracker.locks import WriterLock
 from tracker.logs import flush_repeats
@@ -42,6 +46,7 @@ CURRENT_REPORT_FIRST = timedelta(minutes=3)  # by then the first polls have foun
 RETENTION_EVERY = timedelta(hours=24)
 SHORT_LINKS_EVERY = timedelta(seconds=30)
 PAGE_CHECKS_EVERY = timedelta(seconds=60)  # each run checks due pages for most of this, then yields
+FEEDS_EVERY = timedelta(seconds=15)  # the Atom feeds are rewritten this soon after something new was stored
 STOP_GRACE = 8.0  # seconds in-flight work gets after a signal; the process is gone within 10 s
 LEADER_CHECK = 2.0  # how often the leader checks that its lock session is alive
 STANDBY_RETRY = 5.0  # how often a standby tries to become the leader
@@ -88,8 +93,10 @@ class Work:
         self._active_lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pollers: list[Poller] = []
-        # poll and refresh per connector; retention, report, catch-up, short links, the week so far, page checks
-        jobs = 2 * len(config.enabled_connectors) + 5
+        self._senders: list[Sender] = []
+        # poll and refresh per connector; retention, report, catch-up, short links, the week so far, page checks,
+        # feeds
+        jobs = 2 * len(config.enabled_connectors) + 7
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=jobs)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -183,9 +190,25 @@ class Work:
                 name="check linked pages",
                 next_run_time=now + timedelta(seconds=20),
             )
+        feeds = FeedWriter(self.config, self.store)
+        self.scheduler.add_job(
+            self._tracked(self._feeds_job),
+            IntervalTrigger(seconds=FEEDS_EVERY.total_seconds()),
+            args=(feeds,),
+            id="feeds",
+            name="Atom feeds",
+            next_run_time=now + timedelta(seconds=2),
+        )
+        if self.config.alerts:  # the sender: a thread of its own, so no channel ever holds up polling
+            sender = Sender(self.config, self.store, self.clock)
+            self._senders.append(sender)
+            thread = threading.Thread(target=sender.run, args=(self.stop,), name="alerts", daemon=True)
+            self._threads.append(thread)
+            thread.start()
         self.scheduler.start()
         polls = sum(1 for job in self.scheduler.get_jobs() if job.id.startswith("poll:"))
-        log.info("running %d polling job(s) and %d stream(s)", polls, len(self._threads))
+        streams = sum(1 for thread in self._threads if thread.name != "alerts")
+        log.info("running %d polling job(s) and %d stream(s)", polls, streams)
 
     def _tracked(self, job: Callable[..., None]) -> Callable[..., None]:
         """Counts running jobs so shutdown can wait for in-flight work."""
@@ -229,6 +252,9 @@ class Work:
         if job is not None and job.next_run_time is not None:
             self.store.set_state({f"next_run:{name}": format_utc(job.next_run_time)}, self.clock())
 
+    def _feeds_job(self, feeds: FeedWriter) -> None:
+        feeds.maybe_write(self.clock())
+
     def _short_links_job(self, poller: Poller) -> None:
         poller.settle_short_links(seconds=SHORT_LINKS_EVERY.total_seconds() * 0.9)
 
@@ -249,6 +275,8 @@ class Work:
         cutoff = self.clock() - self.config.tracker.raw_retention
         self.store.optimize()
         erased = self.store.erase_raw_before(cutoff)
+        if self.config.alerts:
+            prune_alerts(self.store, self.clock() - ALERTS_KEPT)
         if erased:
             log.info(
                 "erased the raw payloads of %d mention(s) received before %s", erased, format_utc(cutoff)
@@ -315,6 +343,8 @@ class Work:
         if finished:
             for poller in self._pollers:
                 poller.close()
+            for sender in self._senders:
+                sender.close()
         return finished
 
 

@@ -164,7 +164,16 @@ def setup_logging(log_format: str = "text", *, debug: bool = False) -> None:
     logging.getLogger("apscheduler.scheduler").setLevel(
         logging.DEBUG if debug else logging.ERROR
     )  # skipped runs are normal
-    for noisy in ("httpx", "httpcore", "urllib3", "prawcore", "websockets", "apscheduler", "alembic"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "urllib3",
+        "prawcore",
+        "websockets",
+        "apscheduler",
+        "alembic",
+        "apprise",
+    ):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 

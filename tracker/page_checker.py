@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.outbound import Outbound
+from tracker.outbox import for_rules
 from tracker.page_checks import DuePage, due_pages, record_check
 from tracker.page_probe import PageProber
 from tracker.settings import Config
@@ -65,6 +66,9 @@ class PageChecker:
             allow_private=settings.allow_private_addresses,
         )
         self.own = tuple(config.own_domains)
+        self.outbox = for_rules(
+            config.own_domains, config.alerts
+        )  # page_broken events, when a rule wants them
         # Every configured domain, so a competitor's host (even a subdomain of an own one) is told apart.
         self.matcher = DomainMatcher.for_domains(config.domains)
         self.prober = PageProber(self.outbound, self.allowed)
@@ -117,7 +121,7 @@ class PageChecker:
             check = self.prober.check(page.canonical_url)
             if self.stop.is_set():
                 return  # an interrupted wait may have cut the check short: it is made again next time
-            became_broken = record_check(self.store.engine, check, page.domain, self.clock())
+            became_broken = record_check(self.store.engine, check, page.domain, self.clock(), self.outbox)
             with self._lock:
                 done.checked += 1
                 done.requests += check.requests

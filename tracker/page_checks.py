@@ -2,8 +2,8 @@
 the figures `tracker status` and `tracker pages` show.
 
 :func:`record_check` is the one place a page's outcome is stored, so it is where a page goes from OK (or not
-checked yet) to broken: it says so (``became_broken``) in the transaction that stores the check, which is
-where an alert event for it (CONTRACT §6 ``page_broken``) belongs.
+checked yet) to broken: it says so (``became_broken``) and writes the alert event for it (CONTRACT §6
+``page_broken``) in the transaction that stores the check.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tracker.outbox import Outbox, record_page_broken
 from tracker.page_probe import PageCheck
 from tracker.schema import page_checks, pages
 
@@ -64,9 +65,12 @@ def due_pages(
     return [DuePage(url, domain) for url, domain in conn.execute(query)]
 
 
-def record_check(engine: Engine, check: PageCheck, domain: str, now: datetime) -> bool:
+def record_check(
+    engine: Engine, check: PageCheck, domain: str, now: datetime, outbox: Outbox | None = None
+) -> bool:
     """Store ``check`` as the page's latest, in one transaction; True when it is broken and the check before
-    was not (or there was none): the page just broke."""
+    was not (or there was none): the page just broke, and the alert event for it (``page_broken``, when a rule
+    of ``outbox`` wants it) is written in the same transaction."""
     values = {
         "canonical_url": check.url, "domain": domain, "checked_at": now, "status": check.status,
         "final_url": check.final_url, "redirects": json.dumps([hop.to_dict() for hop in check.redirects]),
@@ -84,7 +88,11 @@ def record_check(engine: Engine, check: PageCheck, domain: str, now: datetime) -
         ).scalar_one_or_none()
         conn.execute(statement)
         became_broken = check.broken and not before
-        # An alert outbox (CONTRACT §6 page_broken) writes its event here, in this transaction.
+        if became_broken:
+            record_page_broken(
+                conn, engine.dialect.name, outbox, canonical_url=check.url, domain=domain, now=now,
+                status=check.status, problem=check.error, final_url=check.final_url,
+            )  # fmt: skip
     return bool(became_broken)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tracker import outbox as alerts
 from tracker.connector import LEVEL_COUNTERS, Cursor, Gap, Page
 from tracker.record import METRIC_NAMES, Mention, Metrics, reach
 from tracker.refresh import next_refresh_due
@@ -124,8 +125,10 @@ def write_page(
     refresh_kinds: frozenset[str] = frozenset(),
     refresh_every: timedelta | None = None,
     state: Mapping[str, str | None] | None = None,
+    outbox: alerts.Outbox | None = None,
 ) -> WriteResult:
-    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage, cursor and state.
+    """Store a page in the transaction of ``conn``: mentions, deletions, gaps, usage, cursor and state, and
+    (``outbox`` given) the alert events they cause.
 
     New mentions of ``refresh_kinds`` (the kinds the connector can look up again) are put on the
     engagement-refresh schedule. Restored mentions are live again before they are compared with what is
@@ -134,9 +137,9 @@ def write_page(
     with driver.batched():
         revived = _restore(driver, mentions_to_store, page.restored) if page.restored else set()
         result = _upsert_mentions(
-            driver, connector, mentions_to_store, now, refresh_kinds, refresh_every, revived
+            driver, connector, mentions_to_store, now, refresh_kinds, refresh_every, revived, outbox
         )
-        deleted = _mark_deleted(driver, platform, page.deleted, now) if page.deleted else 0
+        deleted = _mark_deleted(driver, platform, page.deleted, now, outbox) if page.deleted else 0
         for gap in page.gaps:
             _record_gap(driver, connector, gap, now)
         if run_id is not None:
@@ -157,6 +160,7 @@ def _upsert_mentions(
     refresh_kinds: frozenset[str],
     refresh_every: timedelta | None,
     revived: AbstractSet[int] = frozenset(),
+    outbox: alerts.Outbox | None = None,
 ) -> WriteResult:
     if not batch:
         return WriteResult()
@@ -177,10 +181,14 @@ def _upsert_mentions(
         new = len(inserted)
         _insert_links(driver, [(inserted[key], by_key[key]) for key in inserted])
         _insert_snapshots(driver, [(inserted[key], by_key[key].metrics) for key in inserted], now)
+        if (
+            outbox is not None
+        ):  # before _note_firsts: a page not in ``pages`` yet is linked for the first time
+            alerts.note_new(driver, outbox, [(inserted[key], by_key[key]) for key in inserted], now)
         _note_firsts(driver, [by_key[key] for key in inserted], authors=True)
         if len(inserted) < len(new_rows):  # another writer stored some first: treat them as seen again
             existing.update(_existing(driver, [k for k in by_key if k not in existing and k not in inserted]))
-    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now, revived)
+    updated, unchanged = _update_seen(driver, by_key, existing, hashes, now, revived, outbox)
     return WriteResult(new=new, updated=updated, unchanged=unchanged)
 
 
@@ -336,6 +344,7 @@ def _update_seen(
     hashes: Mapping[tuple[str, str], str],
     now: datetime,
     revived: AbstractSet[int] = frozenset(),
+    outbox: alerts.Outbox | None = None,
 ) -> tuple[int, int]:
     """Posts seen again: new metrics (and a snapshot) when they changed, edits, else only ``last_seen_at``;
     a ``revived`` (restored) one counts as updated."""
@@ -343,6 +352,7 @@ def _update_seen(
     unchanged_ids: list[int] = []
     snapshots: list[tuple[int, Metrics]] = []
     edited: list[tuple[int, Mention, str]] = []
+    engagement_changes: list[tuple[int, int | None, int | None]] = []
     seen = driver.when(now)
     for key, row in existing.items():
         mention = by_key[key]
@@ -374,6 +384,8 @@ def _update_seen(
         ]
         kept_size = size if size is not None else row["community_size"]
         engagement = Metrics(*merged).engagement
+        if outbox is not None and metrics_changed:
+            engagement_changes.append((row["id"], Metrics(*stored).engagement, engagement))
         audience = reach(merged[_VIEWS], kept_authors[_FOLLOWERS], kept_size)
         rating = rating_of(mention, audience, engagement, kept_size, now)
         changed_rows.append(
@@ -396,17 +408,27 @@ def _update_seen(
             f"UPDATE mentions SET last_seen_at = ? WHERE id IN ({_in_list(len(chunk))})", (seen, *chunk)
         )
     _insert_snapshots(driver, snapshots, now)
+    if outbox is not None and engagement_changes:
+        alerts.note_engagement(driver, outbox, engagement_changes, now)
     if edited:
-        driver.many(
-            _UPDATE_CONTENT, [(m.title, m.text, digest, mention_id) for mention_id, m, digest in edited]
-        )
-        ids = [mention_id for mention_id, _, _ in edited]
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            driver.run(f"DELETE FROM links WHERE mention_id IN ({_in_list(len(chunk))})", chunk)
-        _insert_links(driver, [(mention_id, mention) for mention_id, mention, _ in edited])
-        _note_firsts(driver, [mention for _, mention, _ in edited], authors=False)
+        _store_edits(driver, edited, now, outbox)
     return len(changed_rows), len(unchanged_ids)
+
+
+def _store_edits(
+    driver: Driver, edited: Sequence[tuple[int, Mention, str]], now: datetime, outbox: alerts.Outbox | None
+) -> None:
+    """Posts whose text changed: the new text and links (an alert for links an edit removed)."""
+    before = alerts.links_before_edit(driver, outbox, [i for i, _, _ in edited]) if outbox else {}
+    driver.many(_UPDATE_CONTENT, [(m.title, m.text, digest, mention_id) for mention_id, m, digest in edited])
+    ids = [mention_id for mention_id, _, _ in edited]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        driver.run(f"DELETE FROM links WHERE mention_id IN ({_in_list(len(chunk))})", chunk)
+    _insert_links(driver, [(mention_id, mention) for mention_id, mention, _ in edited])
+    if before and outbox is not None:
+        alerts.note_lost_links(driver, outbox, before, [(i, m) for i, m, _ in edited], now)
+    _note_firsts(driver, [mention for _, mention, _ in edited], authors=False)
 
 
 def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[str]) -> set[int]:
@@ -422,7 +444,13 @@ def _restore(driver: Driver, batch: Sequence[Mention], platform_ids: Sequence[st
     return {row_id for _, _, row_id in rows}
 
 
-def _mark_deleted(driver: Driver, platform: str, platform_ids: Sequence[str], now: datetime) -> int:
+def _mark_deleted(
+    driver: Driver,
+    platform: str,
+    platform_ids: Sequence[str],
+    now: datetime,
+    outbox: alerts.Outbox | None = None,
+) -> int:
     """Mark stored mentions deleted, erasing their text and raw payload; returns how many."""
     ids = list(platform_ids)
     existing = _existing(driver, [(platform, platform_id) for platform_id in ids])
@@ -433,6 +461,8 @@ def _mark_deleted(driver: Driver, platform: str, platform_ids: Sequence[str], no
             f"UPDATE mentions SET deleted_at = ?, text = NULL, raw = NULL WHERE id IN ({_in_list(len(chunk))})",
             (driver.when(now), *chunk),
         )
+    if outbox is not None:
+        alerts.note_deleted(driver, outbox, live, now)
     return len(live)
 
 

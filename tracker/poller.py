@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker import registry
+from tracker import outbox, registry
 from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
 from tracker.errors import AuthError, ConnectorError, Interrupted, StoreError
 from tracker.outbound import Outbound
@@ -162,6 +162,9 @@ class Poller:
         self._connectors: dict[str, Connector] = {}
         self._states: dict[str, StoreConnectorState] = {}
         self._resolver: ShortLinkResolver | None = None
+        self.outbox = outbox.for_rules(  # the alert events the store decides with each page (None: no rules)
+            config.own_domains, config.alerts, {name: c.interval for name, c in config.connectors.items()}
+        )
 
     def context(self, name: str, settings: ConnectorSettings) -> ConnectorContext:
         """What connector ``name`` is lent: the poller's clock, stop event and sleep, the author cache, its
@@ -281,7 +284,7 @@ class Poller:
                     if item.short_urls <= known.keys()
                 ]
                 if decided:
-                    stored += self.store.settle_waiting(decided, self.clock())
+                    stored += self.store.settle_waiting(decided, self.clock(), self.outbox)
                 if stopped or len(decided) < len(items):
                     break
         except Interrupted:
@@ -350,7 +353,9 @@ class Poller:
                     result.run_id, leftover, connector=name, state=changes, now=self.clock()
                 )
                 result.cost_usd += leftover.cost_usd
-            self.store.finish_run(result.run_id, result.status, self.clock(), result.error)
+            self.store.finish_run(
+                result.run_id, result.status, self.clock(), result.error, outbox=self.outbox
+            )
         except SQLAlchemyError as exc:
             log.error("could not record the end of %s's run: %s", name, one_line(exc))
         if keyboard is not None:
@@ -424,6 +429,7 @@ class Poller:
             state=self._state_changes(result.connector),
             waiting_for_links=waiting,
             refresh_every=connector.refresh_every,
+            outbox=self.outbox,
         )
         result.pages += 1
         result.fetched += len(page.mentions)

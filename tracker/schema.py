@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration; the store skips Alembic entirely when the database is already there.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 metadata = MetaData(
     naming_convention={
@@ -309,4 +309,47 @@ waiting_mentions = Table(
     Column("queued_at", UTCDateTime, nullable=False),
     UniqueConstraint("platform", "platform_id"),
     Index(None, "queued_at"),
+)
+
+# The alert outbox (CONTRACT §6): each event is written in the transaction of the data that caused it; the sender
+# routes it to the matching rules' channels (``routed_at``) in one transaction, then delivers each.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event", String(32), nullable=False),
+    Column("dedupe_key", String(2048), nullable=False),  # the same fact decided twice is one event
+    Column("domain", String(255)),
+    Column("platform", String(32)),
+    Column("mention_id", Id),
+    Column("connector", String(128)),
+    Column("payload", Text, nullable=False),  # JSON: the page, the threshold, the lost link, ...
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("routed_at", UTCDateTime),
+    UniqueConstraint("dedupe_key"),
+    Index(None, "routed_at"),
+)
+
+# One row per (event, rule, channel): pending until the channel accepts it (sent) or 24 h of retries pass
+# (failed). ``delivery_id`` is X-Tracker-Delivery; a digest sends the rows of one ``batch_id`` together.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("delivery_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("batch_id", String(64)),
+    UniqueConstraint("event_id", "rule", "channel"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "rule", "channel", "status"),
 )

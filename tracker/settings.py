@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from tracker.urls import normalize_domain, normalize_host
 
@@ -252,6 +252,138 @@ class PagesSettings(Section):
         return value
 
 
+AlertEvent = Literal[
+    "new_mention",
+    "first_link_to_page",
+    "new_community",
+    "engagement_over",
+    "deleted",
+    "page_broken",
+    "connector_down",
+]
+
+ALERT_EVENTS = (
+    "new_mention", "first_link_to_page", "new_community", "engagement_over", "deleted", "page_broken",
+    "connector_down",
+)  # fmt: skip
+"""What an ``[[alerts]]`` rule can be ``on`` (CONTRACT §6); ``connector_down`` also brings the recovery."""
+DEFAULT_ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    "first_link_to_page", "new_community", "engagement_over", "deleted", "page_broken", "connector_down",
+)  # fmt: skip
+
+
+def parse_digest(value: Any) -> timedelta:
+    """A duration, or ``"0s"`` / ``0`` for none."""
+    if value in (0, "0") or (isinstance(value, str) and re.fullmatch(r"\s*0+\s*[smhdw]?\s*", value)):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+def _token_like(part: str) -> bool:
+    """A URL part that may be a token: long and not a plain word (``services``, ``hooks`` and ``tracker`` are
+    not; ``T0123ABC``, ``abc123def456`` and a 20-character string are)."""
+    return len(part) >= 20 or (len(part) >= 6 and any(c.isdigit() or c.isupper() for c in part))
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """An alert URL and its parts that may be secret: the password, and the user name, path segments, query
+    values and (in ``slack://TOKEN/...`` style URLs) the "host" when they look like tokens. Plain words are
+    left alone, so redacting them does not blank out ordinary log text."""
+    if not url:
+        return []
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:].lstrip("/")
+    credentials, _, host = netloc.rpartition("@")
+    user, _, password = credentials.partition(":")
+    parts = [part for part in re.split(r"[/?&=#]", tail) if _token_like(part)]
+    if _token_like(user):
+        parts.append(user)
+    if scheme.lower() not in (
+        "http",
+        "https",
+        "json",
+        "jsons",
+        "xml",
+        "xmls",
+        "form",
+        "forms",
+        "mailto",
+        "mailtos",
+    ):
+        parts += [part for part in host.split(":") if _token_like(part)]
+    return [url, *([password] if len(password) >= 4 else []), *parts]
+
+
+class AlertSettings(Section):
+    """An alert rule: one `[[alerts]]` table (double brackets) each. Which events of your own domains reach
+    which channels: Apprise URLs (`notify`) and a signed JSON webhook."""
+
+    name: str
+    """The rule's name, shown in `tracker status` and sent with each event; `tracker alerts test NAME` uses it."""
+    on: tuple[AlertEvent, ...] = DEFAULT_ALERT_EVENTS
+    """The events it sends: `new_mention` (every one), `first_link_to_page`, `new_community`,
+    `engagement_over`, `deleted`, `page_broken`, `connector_down` (and its recovery)."""
+    domains: tuple[str, ...] = ()
+    """Only events of these own domains; empty: every own domain (competitor domains never alert)."""
+    platforms: tuple[str, ...] = ()
+    """Only mentions on these platforms (`reddit`, `bluesky`, ...); empty: every platform."""
+    min_value: int = Field(default=0, ge=0, le=100)
+    """Only mentions worth at least this (0-100); a mention not rated yet passes only when it is 0."""
+    engagement_over: int = Field(default=100, ge=1)
+    """For `engagement_over`: sent once, when a mention's engagement reaches this."""
+    digest: Annotated[timedelta, BeforeValidator(parse_digest)] = timedelta(0)
+    """`"0s"`: each event at once; `"1h"`: at most one message an hour per channel, listing them all."""
+    notify: tuple[SecretStr, ...] = ()
+    """Apprise URLs: `"slack://..."`, `"mailtos://..."`, `"discord://..."`, `"ntfy://..."`, `"json://..."`
+    (they hold tokens: never logged or shown)."""
+    webhook_url: SecretStr = SecretStr("")
+    """A signed JSON POST to this http(s) URL for each event (see the README's Alerts section)."""
+    webhook_secret: SecretStr = SecretStr("")
+    """The key of the webhook's HMAC-SHA256 signature (`X-Tracker-Signature`); required with `webhook_url`."""
+
+    @field_validator("name")
+    @classmethod
+    def _rule_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+            raise ValueError(f"{value!r} is not a name; use letters, digits, '-', '_' or '.' (up to 64)")
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domain_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_domain(domain) for domain in value)
+
+    @field_validator("platforms")
+    @classmethod
+    def _platform_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(platform.strip().lower() for platform in value)
+
+    @field_validator("notify")
+    @classmethod
+    def _apprise_urls(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for index, url in enumerate(value):
+            if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S", url.get_secret_value().strip()):
+                raise ValueError(
+                    f'entry {index} is not an Apprise URL; write it like "slack://TOKEN/CHANNEL" or "mailtos://user:pass@host"'
+                )
+        return tuple(SecretStr(url.get_secret_value().strip()) for url in value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError('expected an http(s) URL like "https://hooks.example.com/tracker"')
+        return SecretStr(url)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The rule's channel keys: ``webhook`` and ``notify[N]`` (names without secrets)."""
+        return (*(("webhook",) if self.webhook_url.get_secret_value() else ()),
+                *(f"notify[{index}]" for index in range(len(self.notify))))  # fmt: skip
+
+
 class ConnectorSettings(Section):
     """Keys every connector table has; each connector type's ``Settings`` subclass adds its own."""
 
@@ -293,6 +425,7 @@ class Config:
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     connector_info: Mapping[str, ConnectorInfo] = field(default_factory=dict)
     pages: PagesSettings = field(default_factory=PagesSettings)
+    alerts: tuple[AlertSettings, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -327,6 +460,11 @@ class Config:
                 found += [
                     v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()
                 ]
+        for rule in self.alerts:
+            for address in (rule.webhook_url, *rule.notify):
+                found += url_secret_parts(address.get_secret_value())
+            if rule.webhook_secret.get_secret_value():
+                found.append(rule.webhook_secret.get_secret_value())
         url = self.tracker.database_url.get_secret_value()
         password = re.search(r"://[^:/@]+:([^@]+)@", url)
         if password:

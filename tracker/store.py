@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
+from tracker import outbox as alerts
 from tracker import page_writer, waiting
 from tracker.connector import Author, Cursor, Page, Usage, state_json
 from tracker.errors import StoreError
@@ -191,6 +192,7 @@ class Store:
         refresh_every: timedelta | None = None,
         state: Mapping[str, str | None] | None = None,
         waiting_for_links: Sequence[tuple[Mention, Collection[str]]] | None = None,
+        outbox: alerts.Outbox | None = None,
     ) -> WriteResult:
         """Store a page in one transaction: mentions (upserted), deletions, gaps, usage, cursor and the
         connector's state changes (see :func:`tracker.page_writer.write_page`); resolving short links
@@ -201,7 +203,7 @@ class Store:
             written = page_writer.write_page(
                 conn, self.dialect, connector=connector, platform=platform, run_id=run_id, page=page,
                 mentions_to_store=mentions_to_store, now=now, refresh_kinds=refresh_kinds,
-                refresh_every=refresh_every, state=state,
+                refresh_every=refresh_every, state=state, outbox=outbox,
             )  # fmt: skip
             if waiting_for_links is not None:
                 if page.deleted:
@@ -228,7 +230,12 @@ class Store:
         with self.read() as conn:
             return waiting.oldest(conn, limit)
 
-    def settle_waiting(self, decided: Sequence[tuple[Waiting, Mention | None]], now: datetime) -> int:
+    def settle_waiting(
+        self,
+        decided: Sequence[tuple[Waiting, Mention | None]],
+        now: datetime,
+        outbox: alerts.Outbox | None = None,
+    ) -> int:
         """In one transaction, store the waiting posts that turned out to link to us (``decided`` pairs a
         queued post with its matched mention, or None) and take all of them off the queue; returns how many
         mentions were new."""
@@ -239,7 +246,7 @@ class Store:
                     new += page_writer.write_page(
                         conn, self.dialect, connector=item.connector, platform=mention.platform, run_id=None,
                         page=Page("short_links"), mentions_to_store=[mention], now=now,
-                        refresh_kinds=item.refresh_kinds,
+                        refresh_kinds=item.refresh_kinds, outbox=outbox,
                     ).new  # fmt: skip
             waiting.done(conn, [item.id for item, _ in decided])
         return new
@@ -308,12 +315,30 @@ class Store:
             assert key is not None
             return int(key[0])
 
-    def finish_run(self, run_id: int, status: str, now: datetime, error: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        outbox: alerts.Outbox | None = None,
+    ) -> None:
+        """Record the end of a run; with ``outbox``, and whether the connector went down or recovered."""
         values: dict[str, Any] = {"status": status, "finished_at": now}
         if error is not None:
             values["error"] = error
         with self.engine.begin() as conn:
             conn.execute(update(connector_runs).where(connector_runs.c.id == run_id).values(values))
+            if outbox is not None:
+                row = conn.execute(
+                    select(connector_runs.c.connector, connector_runs.c.kind).where(
+                        connector_runs.c.id == run_id
+                    )
+                ).one()
+                if row.kind in ("poll", "stream"):
+                    driver = Driver(conn, self.dialect)
+                    alerts.note_run(driver, outbox, row.connector, status, error, now)
+                    driver.cursor.close()
 
     def run(self, run_id: int) -> dict[str, Any]:
         with self.read() as conn:

@@ -50,6 +50,7 @@ _TIME_RE = re.compile(r'"time_us":\s*(\d+)')
 _MAX_CANDIDATES = 500  # a page holds at most this many posts, however fast the stream runs
 _MAX_DELETED = 5000
 _RECV_WAIT = 0.5  # seconds; how often a quiet connection checks for shutdown and flushes
+MATCH_FLUSH = 1.0  # seconds; a post that may link to a domain is stored this soon (alerts wait for it)
 
 
 # A connection that drops sooner than this (seconds) after opening, twice in a row, is reconnected with backoff.
@@ -467,6 +468,8 @@ class JetstreamConnector(Connector):
                     return "done", received  # an event stamped after this pass began: the live edge
                 else:
                     progress.cursor = max(progress.cursor, stamp)
+            if handler.candidates and flush_at - time.monotonic() > MATCH_FLUSH:
+                flush_at = time.monotonic() + MATCH_FLUSH
             if handler.full or time.monotonic() >= flush_at:
                 if handler.events or handler.problems:  # a silent connection has nothing new to save
                     yield self.page(handler, progress)
