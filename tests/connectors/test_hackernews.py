@@ -409,3 +409,68 @@ def test_a_comment_whose_only_link_is_a_redirect_wrapper_is_found(
     assert (link.url, link.canonical_url, link.anchor_text) == (
         "https://www.google.com/url?q=https://example.com/post&sa=D", "https://example.com/post", "this",
     )  # fmt: skip
+
+
+# Many domains: past `search_each_domain_up_to`, one source reads every new story and comment.
+
+
+def test_reading_every_item_finds_what_the_searches_find(server: RecordingServer, tmp_path: Path) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    result = rig.poll()
+    assert (result.status, result.error) == ("ok", None)
+    # The same five as test_stories_and_comments_linking_to_the_domain_are_found, from one source.
+    assert set(rig.mentions()) == {"3174961", "7164280", "6955707", "6913103", "7822564"}
+    high = int(NOW.timestamp())
+    (only,) = algolia.searches()  # every recorded item fits in one page
+    assert only.query == {
+        "tags": ["(story,comment)"],
+        "numericFilters": [f"created_at_i>={high - 4000 * 86400},created_at_i<={high}"],
+        "hitsPerPage": ["500"],
+        "page": ["0"],
+    }
+    assert (algolia.problems, server.unexpected) == ([], [])
+
+
+def test_a_pass_over_many_domains_costs_one_request(server: RecordingServer, tmp_path: Path) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    rig.poll()
+    first_end = int(rig.clock().timestamp())
+    rig.clock.advance(minutes=10)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0
+    (second,) = algolia.searches()[before:]
+    assert second.param("numericFilters") == (
+        f"created_at_i>={first_end - 900},created_at_i<={int(rig.clock().timestamp())}"
+    )  # from the cursor, minus the 15 minutes of overlap
+    assert algolia.problems == []
+
+
+def test_switching_to_reading_every_item_goes_on_from_the_domain_searches(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    Rig(tmp_path, algolia.base_url, "nytimes.com").poll()  # two searches, each with its cursor
+    searched_until = int(NOW.timestamp())
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    rig.clock.advance(hours=1)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0  # nothing found twice
+    (every,) = algolia.searches()[before:]
+    assert every.param("tags") == "(story,comment)"
+    assert every.param("numericFilters") == (
+        f"created_at_i>={searched_until - 900},created_at_i<={int(rig.clock().timestamp())}"
+    )  # not the whole initial lookback again
+    assert algolia.problems == []
+
+
+def test_items_linking_elsewhere_are_left_out_before_they_are_read(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    result = rig.poll()
+    # Every recorded item was fetched; only the five that may link to nytimes.com reached the poller.
+    assert result.fetched == 5
+    assert len(recorded_hits()) > 300
