@@ -505,6 +505,10 @@ def test_needles_find_any_of_a_thousand_in_one_scan() -> None:
     assert needles.found_in("site0.com")
     assert not needles.found_in("site1000.com site1.co example.org")
     assert not Needles([]).found_in("anything")
+    for few_or_many in (Needles(["site0.com"]), needles):  # a part of the text: [start:end]
+        assert few_or_many.found_in("a site0.com b", 2, 11)
+        assert not few_or_many.found_in("a site0.com b", 3)
+        assert not few_or_many.found_in("a site0.com b", 0, 10)
 
 
 @settings(max_examples=200)

@@ -341,13 +341,15 @@ class Needles:
             else None
         )
 
-    def found_in(self, lowered: str) -> bool:
-        """Whether ``lowered`` contains one of the needles."""
+    def found_in(self, lowered: str, start: int = 0, end: int | None = None) -> bool:
+        """Whether ``lowered[start:end]`` contains one of the needles."""
         if self._automaton is None:
             for needle in self.needles:  # noqa: SIM110 (a plain loop: any() with a generator costs more)
-                if needle in lowered:
+                if lowered.find(needle, start, end) >= 0:
                     return True
             return False
+        if start or end is not None:
+            lowered = lowered[start:end]
         return bool(self._automaton.find_matches_as_indexes(lowered))
 
     def __len__(self) -> int:

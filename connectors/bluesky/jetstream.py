@@ -46,6 +46,8 @@ _TIME = '"time_us":'
 _OPERATION = '"operation":"'
 _COLLECTION_KEY = '"collection":"'
 _POST_VALUE = f'{POST}"'
+_CID = '},"cid":"'  # a commit ends with the record's cid: ..."record":{...},"cid":"bafy..."}}
+_TAIL = 128
 _TIME_RE = re.compile(r'"time_us":\s*(\d+)')
 _MAX_CANDIDATES = 500  # a page holds at most this many posts, however fast the stream runs
 _MAX_DELETED = 5000
@@ -191,7 +193,12 @@ class StreamHandler:
             self._take(message, stamp)
             return stamp
         lowered = message.lower()
-        if self.needles.found_in(lowered) or self._other_candidate(lowered):
+        # The post is what follows the collection (the record), up to the commit's cid: only there can a
+        # link be, so the scan for the domains skips the rest (a quarter of a typical event).
+        tail = lowered.rfind(_CID, max(0, len(lowered) - _TAIL))
+        if self.needles.found_in(lowered, key, tail if tail > key else None) or self._other_candidate(
+            lowered
+        ):
             self._take(message, stamp)
         return stamp
 
