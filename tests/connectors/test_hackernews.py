@@ -474,3 +474,24 @@ def test_items_linking_elsewhere_are_left_out_before_they_are_read(
     # Every recorded item was fetched; only the five that may link to nytimes.com reached the poller.
     assert result.fetched == 5
     assert len(recorded_hits()) > 300
+
+
+def test_check_says_what_a_pass_costs_with_few_and_with_many_domains(tmp_path: Path) -> None:
+    from connectors.hackernews import HackerNewsConnector, HackerNewsSettings
+    from tracker.connector import ConnectorContext
+
+    connector = HackerNewsConnector(
+        "hn", HackerNewsSettings(type="hackernews"), ConnectorContext(data_dir=tmp_path)
+    )
+    few = [DomainSettings(name=f"site{n}.com") for n in range(3)]
+    many = [DomainSettings(name=f"site{n}.com") for n in range(1000)]
+    assert connector.describe(few) == (
+        "searches Hacker News stories and comments linking to site0.com, site1.com, site2.com "
+        "(6 request(s) a pass, one more per 100 hits)"
+    )
+    assert connector.describe(many) == (
+        "reads every new Hacker News story and comment and keeps those linking to 1,000 domains (site0.com, "
+        "site1.com, site2.com, site3.com, site4.com and 995 more) (more than 10 domains: one request per 500 "
+        "new items, about one a pass, instead of searching each domain)"
+    )
+    assert (connector.domains_per_request(3), connector.domains_per_request(1000)) == (0.5, 1000)
