@@ -26,7 +26,7 @@ from websockets.sync.client import reconnect
 
 from connectors.bluesky.appview import Profiles, refresh_pages
 from connectors.bluesky.posts import POST, post_uri, record_mention
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import (
     ConnectorError,
     Interrupted,
@@ -290,7 +290,7 @@ class JetstreamConnector(Connector):
     def describe(self, domains: Sequence[Any]) -> str:
         return (
             f"follows the Bluesky post stream ({len(self.settings.endpoints)} Jetstream endpoint(s)) "
-            f"for links to {', '.join(d.name for d in domains)}; `tracker poll` catches up to now and stops"
+            f"for links to {domain_names(domains)}; `tracker poll` catches up to now and stops"
         )
 
     def check_online(self, domains: Sequence[Any]) -> str:
