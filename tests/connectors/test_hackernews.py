@@ -495,3 +495,20 @@ def test_check_says_what_a_pass_costs_with_few_and_with_many_domains(tmp_path: P
         "new items, about one a pass, instead of searching each domain)"
     )
     assert (connector.domains_per_request(3), connector.domains_per_request(1000)) == (0.5, 1000)
+
+
+def test_switching_back_to_searches_goes_on_from_where_every_item_was_read(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0").poll()
+    read_until = int(NOW.timestamp())
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com")  # back to the default: one domain is searched
+    rig.clock.advance(hours=1)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0
+    story, comment = algolia.searches()[before:]
+    window = f"created_at_i>={read_until - 900},created_at_i<={int(rig.clock().timestamp())}"
+    assert (story.param("tags"), story.param("numericFilters")) == ("story", window)
+    assert (comment.param("tags"), comment.param("numericFilters")) == ("comment", window)
+    assert algolia.problems == []
