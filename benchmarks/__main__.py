@@ -9,10 +9,21 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import alerts, detection, idle, ingest, pages, report, startup, stream, x_cost
+from benchmarks import alerts, detection, idle, ingest, many_domains, pages, report, startup, stream, x_cost
 from benchmarks.common import Row
 
-NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection", "pages", "alerts")
+NAMES = (
+    "ingest",
+    "stream",
+    "report",
+    "startup",
+    "idle",
+    "x_cost",
+    "detection",
+    "pages",
+    "alerts",
+    "many_domains",
+)
 
 
 def _postgres_url() -> str | None:
@@ -86,6 +97,8 @@ def main() -> int:
             rows += pages.run(args.quick)
         elif name == "alerts":
             rows += alerts.run(args.quick)
+        elif name == "many_domains":
+            rows += many_domains.run(args.quick)
     output = table(rows)
     print(output)
     if args.write_results:

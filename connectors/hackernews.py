@@ -1,9 +1,15 @@
 """Hacker News, through the Algolia search API (no credentials).
 
-Two sources per domain: stories whose URL is on the domain (``restrictSearchableAttributes=url``) and
-comments whose text links to it (``tags=comment``, each href confirmed by the matcher). Each source reads a
-time window ``[cursor - overlap, pass start]`` with ``search_by_date``; Algolia returns at most ~1000 hits
-per query, so a window with more is split in halves until each fits.
+With a few domains, two sources per domain: stories whose URL is on the domain
+(``restrictSearchableAttributes=url``) and comments whose text links to it (``tags=comment``, each href
+confirmed by the matcher). Algolia's query has no OR (its words must all match; ``optionalWords`` would make
+``com`` alone match), so domains cannot share a search. With more than ``search_each_domain_up_to`` domains,
+one source instead reads every new story and comment (``tags=(story,comment)``, no query) and keeps those
+that may link to a domain: Hacker News gets about a hundred items in ten minutes, so a pass costs one
+request however many domains there are, where searching each would cost two a domain.
+
+Each source reads a time window ``[cursor - overlap, pass start]`` with ``search_by_date``; Algolia returns at
+most ~1000 hits per query, so a window with more is split in halves until each fits.
 """
 
 from __future__ import annotations
@@ -15,14 +21,17 @@ from typing import Any
 
 from pydantic import Field
 
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import ConnectorError
 from tracker.http import HttpClient
 from tracker.record import Link, Mention, Metrics, RecordError, from_timestamp, parse_iso, raw_json
 from tracker.settings import BaseUrl, ConnectorSettings, Duration
 from tracker.textlinks import html_links, html_to_text
+from tracker.urls import DomainMatcher
 
 HIT_CEILING = 1000  # Algolia serves at most this many hits per query, however it is paged
+ALL_PAGE_SIZE = 500  # hits a request when reading every item (a page of comments stays well under 8 MB)
+ALL = "all"  # the source of every new story and comment
 PERMALINK = "https://news.ycombinator.com/item?id={}"
 
 
@@ -39,6 +48,10 @@ class HackerNewsSettings(ConnectorSettings):
     """Also search comments, not only stories."""
     timeout: Duration = timedelta(seconds=30)
     """How long one request may take."""
+    search_each_domain_up_to: int = Field(10, ge=0, le=10_000)
+    """Up to this many domains, each pass searches each domain (two requests a domain); with more, it reads
+    every new story and comment once (one request a pass at Hacker News's pace) and keeps those linking to a
+    domain."""
 
 
 class HackerNewsConnector(Connector):
@@ -59,18 +72,63 @@ class HackerNewsConnector(Connector):
     def close(self) -> None:
         self.http.close()
 
+    def reads_everything(self, domains: int) -> bool:
+        """Whether a pass over this many domains reads every new item rather than searching each domain."""
+        return domains > self.settings.search_each_domain_up_to
+
+    def domains_per_request(self, domains: int) -> float:
+        """How many domains one request of a pass covers: all of them when reading every item, else half
+        of one (a story search and a comment search each)."""
+        if self.reads_everything(domains):
+            return float(domains)
+        return 0.5 if self.settings.comments else 1.0
+
     def describe(self, domains: Sequence[Any]) -> str:
+        names = domain_names(domains)
+        if self.reads_everything(len(domains)):
+            what = "story and comment" if self.settings.comments else "story"
+            return (
+                f"reads every new Hacker News {what} and keeps those linking to {names} (more than "
+                f"{self.settings.search_each_domain_up_to} domains: one request per {ALL_PAGE_SIZE} new items, "
+                f"about one a pass, instead of searching each domain)"
+            )
         what = "stories and comments" if self.settings.comments else "stories"
-        return f"searches Hacker News {what} linking to {', '.join(d.name for d in domains)}"
+        searches = (2 if self.settings.comments else 1) * len(domains)
+        return (
+            f"searches Hacker News {what} linking to {names} ({searches} request(s) a pass, one more "
+            f"per {self.settings.page_size} hits)"
+        )
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
+        if self.reads_everything(len(request.domains)):
+            yield from self._read_source(request, ALL, "")
+            return
         for domain in request.domains:
             yield from self._read_source(request, "story", domain.name)
             if self.settings.comments:
                 yield from self._read_source(request, "comment", domain.name)
 
+    def _resume_from(self, request: FetchRequest, tag: str, domain: str) -> int | None:
+        """Where a source without a cursor of its own starts when the other way of reading left one (the
+        number of domains crossed ``search_each_domain_up_to``): reading every item goes on from the oldest
+        per-domain cursor (when every domain has one), a domain's search from where reading every item ended."""
+        if request.since is not None:
+            return None
+        if tag != ALL:
+            state = self.cursor_state(request, ALL)
+            return int(state["until"]) if state is not None and state.get("since") is None else None
+        ends = []
+        tags = ("story", "comment") if self.settings.comments else ("story",)
+        for each in request.domains:
+            for kind in tags:
+                state = self.cursor_state(request, f"{kind}:{each.name}")
+                if state is None or state.get("since") is not None:
+                    return None
+                ends.append(int(state["until"]))
+        return min(ends) if ends else None
+
     def _read_source(self, request: FetchRequest, tag: str, domain: str) -> Iterator[Page]:
-        key = f"{tag}:{domain}"
+        key = ALL if tag == ALL else f"{tag}:{domain}"
         state = self.cursor_state(request, key)
         overlap = int(self.settings.overlap.total_seconds())
         upper = int(request.started_at.timestamp())
@@ -85,6 +143,10 @@ class HackerNewsConnector(Connector):
             lower = since
         else:
             lower = upper - int(self.settings.initial_lookback.total_seconds())
+            resumed = self._resume_from(request, tag, domain)
+            if resumed is not None:  # never further back than a first pass would read
+                lower = max(lower, resumed - overlap)
+        prefilter = request.link_matcher() if tag == ALL else None
         windows = [(lower, upper)]
         while windows:
             low, high = windows.pop(0)
@@ -93,7 +155,9 @@ class HackerNewsConnector(Connector):
                 middle = (low + high) // 2
                 windows[:0] = [(low, middle), (middle + 1, high)]  # oldest half first
                 continue
-            yield from self._read_window(key, tag, domain, (low, high), first, seen, overlap, since)
+            yield from self._read_window(
+                key, tag, domain, (low, high), first, seen, overlap, since, prefilter
+            )
 
     def _read_window(
         self,
@@ -105,6 +169,7 @@ class HackerNewsConnector(Connector):
         seen: dict[str, int],
         overlap: int,
         since: int | None,
+        prefilter: DomainMatcher | None,
     ) -> Iterator[Page]:
         low, high = window
         page_number = 0
@@ -114,10 +179,10 @@ class HackerNewsConnector(Connector):
                 Gap(key, from_timestamp(low), from_timestamp(high + 1),
                     f"more than {HIT_CEILING} Hacker News hits within one second; some were not read"),
             )  # fmt: skip
-        max_pages = -(-HIT_CEILING // self.settings.page_size)
+        max_pages = -(-HIT_CEILING // self._page_size(tag))
         while True:
             hits = response["hits"]
-            mentions, skipped, problems = self._normalize(hits, seen)
+            mentions, skipped, problems = self._normalize(hits, seen, prefilter)
             last = not hits or page_number + 1 >= min(int(response.get("nbPages") or 0), max_pages)
             cursor = None
             if last:
@@ -163,12 +228,18 @@ class HackerNewsConnector(Connector):
                 problems=problems,
             )
 
+    def _page_size(self, tag: str) -> int:
+        return max(self.settings.page_size, ALL_PAGE_SIZE) if tag == ALL else self.settings.page_size
+
     def _search(self, tag: str, domain: str, low: int, high: int, page: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"query": domain, "tags": tag}
+        if tag == ALL:  # every story and comment: no query
+            params: dict[str, Any] = {"tags": "(story,comment)" if self.settings.comments else "story"}
+        else:
+            params = {"query": domain, "tags": tag}
         if tag == "story":
             params["restrictSearchableAttributes"] = "url"
         params["numericFilters"] = f"created_at_i>={low},created_at_i<={high}"
-        params["hitsPerPage"] = self.settings.page_size
+        params["hitsPerPage"] = self._page_size(tag)
         params["page"] = page
         response = self.http.get_json("/search_by_date", params)
         if not isinstance(response, dict) or not isinstance(response.get("hits"), list):
@@ -177,13 +248,19 @@ class HackerNewsConnector(Connector):
             response["nbHits"] = len(response["hits"])
         return response
 
-    def _normalize(self, hits: list[Any], seen: dict[str, int]) -> tuple[list[Mention], int, list[str]]:
+    def _normalize(
+        self, hits: list[Any], seen: dict[str, int], prefilter: DomainMatcher | None = None
+    ) -> tuple[list[Mention], int, list[str]]:
+        """The hits as mentions, but those already seen; with ``prefilter``, only those whose URL or text may
+        link to a monitored domain (reading every item, most link elsewhere)."""
         mentions: list[Mention] = []
         problems: list[str] = []
         for hit in hits:
             try:
                 item_id = str(hit["objectID"])
                 if item_id in seen:
+                    continue
+                if prefilter is not None and not _may_link(prefilter, hit):
                     continue
                 mention = normalize_hit(hit)
             except (KeyError, TypeError, ValueError, RecordError) as exc:
@@ -193,6 +270,14 @@ class HackerNewsConnector(Connector):
             seen[item_id] = int(mention.created_at.timestamp())
             mentions.append(mention)
         return mentions, len(problems), problems
+
+
+def _may_link(matcher: DomainMatcher, hit: dict[str, Any]) -> bool:
+    """Whether a hit's URL or text may link to a monitored domain (HTML entities read first)."""
+    text = " ".join(
+        value for name in ("url", "story_text", "comment_text") if isinstance(value := hit.get(name), str)
+    )
+    return matcher.might_mention(html.unescape(text) if "&" in text else text)
 
 
 def normalize_hit(hit: dict[str, Any]) -> Mention:

@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 
 from pydantic import Field
 
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import ConnectorError
 from tracker.http import HttpClient, HttpStatusError
 from tracker.record import Link, Mention, Metrics, RecordError, parse_iso, raw_json
@@ -84,7 +84,7 @@ class LobstersConnector(Connector):
         self.http.close()
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
-        names = ", ".join(domain.name for domain in domains)
+        names = domain_names(domains)
         what = ["the domains' stories"]
         if self.settings.newest:
             what.append("new stories")

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, Usage, domain_names
 from tracker.errors import ConnectorError
 from tracker.http import HttpClient, HttpStatusError
 from tracker.record import Link, Mention, Metrics, RecordError, from_timestamp, parse_iso, raw_json
@@ -124,7 +124,7 @@ class StackExchangeConnector(Connector):
         self.http.close()
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
-        names = ", ".join(domain.name for domain in domains)
+        names = domain_names(domains)
         key = "an app key" if self.settings.key.get_secret_value() else "no key: 300 requests a day"
         return (
             f"searches {', '.join(self.settings.sites)} for questions and answers linking to {names} ({key})"

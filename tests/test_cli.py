@@ -72,6 +72,22 @@ def test_check_describes_each_enabled_connector(tmp_path: Path) -> None:
     assert result.output.rstrip().endswith("config OK")
 
 
+def test_check_with_a_thousand_domains_counts_them_and_says_what_a_pass_costs(tmp_path: Path) -> None:
+    competitors = "".join(f'[[domains]]\nname = "rival{n}.com"\nrole = "competitor"\n' for n in range(999))
+    result = run("--config", str(write(tmp_path, extra=competitors)), "check")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        "domains: 1,000 (1 own, 999 competitors): nytimes.com, rival0.com, rival1.com, rival2.com, rival3.com "
+        "and 995 more"
+    ) in lines
+    (hackernews,) = [line for line in lines if line.startswith("  hackernews ")]
+    assert (
+        "reads every new Hacker News story and comment and keeps those linking to 1,000 domains" in hackernews
+    )
+    assert "one request per 500 new items, about one a pass" in hackernews
+
+
 def test_a_config_error_is_one_line_per_problem_with_exit_code_2(tmp_path: Path) -> None:
     path = write(tmp_path, extra="page_sise = 5")
     result = subprocess.run(

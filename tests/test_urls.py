@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.urls import DomainMatcher, ShortLink, canonical_url, normalize_domain, normalize_host
+from tracker.urls import DomainMatcher, Needles, ShortLink, canonical_url, normalize_domain, normalize_host
 
 CANONICAL = [
     ("https://example.com", "https://example.com/"),
@@ -491,3 +491,46 @@ def test_a_host_that_is_neither_an_alias_nor_below_it_never_matches(candidate: s
             ("." + alias, ".example.com")
         )
         assert (matcher.match_host(name) is not None) == ours
+
+
+# Many domains (1,000 monitored: own plus competitors): the same answers, whatever the number.
+
+MANY = [f"site{n}.{('com', 'io', 'org', 'de')[n % 4]}" for n in range(1000)]
+
+
+def test_needles_find_any_of_a_thousand_in_one_scan() -> None:
+    needles = Needles(MANY)
+    assert len(needles) == 1000
+    assert needles.found_in("read https://site999.de/x today")
+    assert needles.found_in("site0.com")
+    assert not needles.found_in("site1000.com site1.co example.org")
+    assert not Needles([]).found_in("anything")
+    for few_or_many in (Needles(["site0.com"]), needles):  # a part of the text: [start:end]
+        assert few_or_many.found_in("a site0.com b", 2, 11)
+        assert not few_or_many.found_in("a site0.com b", 3)
+        assert not few_or_many.found_in("a site0.com b", 0, 10)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.sampled_from(["site7.io", "ab", "b.c", "xn--bcher-kva.de", "bücher.de"]), max_size=8),
+    st.text(alphabet="abcdeio.site7xn-ü ", max_size=40),
+)
+def test_needles_answer_like_a_substring_test_of_each(needles: list[str], text: str) -> None:
+    expected = any(needle in text for needle in needles)
+    assert Needles(needles).found_in(text) == expected
+    assert Needles(needles * 3 + MANY[:10]).found_in(text) == (
+        expected or any(name in text for name in MANY[:10])
+    )  # past LOOP_NEEDLES, the automaton
+
+
+def test_a_thousand_domains_match_as_one_would_without_look_alikes() -> None:
+    matcher = DomainMatcher([(name, True) for name in MANY], aliases={"site3.de": ["s3.example"]})
+    assert matcher.match_host("blog.site999.de") == "site999.de"
+    assert matcher.match_host("www.site5.io") == "site5.io"
+    assert matcher.match_host("s3.example") == "site3.de"
+    for look_alike in ("notsite5.io", "site5.io.evil.net", "site5.com", "site1000.com", "xsite0.com"):
+        assert matcher.match_host(look_alike) is None, look_alike
+    assert matcher.might_mention("see BLOG.SITE42.ORG/post")
+    assert matcher.might_mention("see site42。org")  # an ideographic full stop is a dot
+    assert not matcher.might_mention("see site42.co and site1001.com")

@@ -134,9 +134,14 @@ def check(state: State, online: bool) -> None:
 
     config = state.config
     click.echo(f"config: {config.path}")
-    click.echo(
-        f"domains: {', '.join(d.name + ('' if d.include_subdomains else ' (no subdomains)') for d in config.domains)}"
-    )
+    listed = [d.name + ("" if d.include_subdomains else " (no subdomains)") for d in config.domains]
+    if len(listed) > 10:  # a thousand names would bury the rest
+        own = sum(1 for d in config.domains if d.role == "own")
+        listed = [
+            f"{len(listed):,} ({own:,} own, {len(listed) - own:,} competitors): {', '.join(listed[:5])} "
+            f"and {len(listed) - 5:,} more"
+        ]
+    click.echo(f"domains: {', '.join(listed)}")
     click.echo(f"database: {check_database(config)}")
     check_folder(config.data_dir)
     click.echo(f"data: {config.data_dir} (writable)")

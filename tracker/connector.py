@@ -460,3 +460,12 @@ class Connector(ABC):
 
     def make_cursor(self, state: Mapping[str, Any]) -> Cursor:
         return Cursor(self.cursor_version, state)
+
+
+def domain_names(domains: Sequence[Any], shown: int = 10) -> str:
+    """The names of ``domains`` for a one-line description: all of them up to ``shown``, else the first few
+    and how many more (1,000 monitored domains would make ``tracker check`` unreadable)."""
+    names = [str(domain.name) for domain in domains]
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{len(names):,} domains ({', '.join(names[: shown // 2])} and {len(names) - shown // 2:,} more)"

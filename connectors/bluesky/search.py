@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.bluesky.appview import GET_POSTS, GET_PROFILES, Profiles, post_view_mentions, refresh_pages
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, domain_names
 from tracker.errors import ConnectorError
 from tracker.record import RecordError, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, Duration
@@ -129,7 +129,7 @@ class BlueskyConnector(Connector):
     def describe(self, domains: Sequence[Any]) -> str:
         return (
             f"searches Bluesky as {self.settings.handle} at {self.settings.api_base_url} for posts linking to "
-            f"{', '.join(d.name for d in domains)} (searchPosts, newest first, back to the last pass)"
+            f"{domain_names(domains)} (searchPosts, newest first, back to the last pass)"
         )
 
     # XRPC

@@ -31,7 +31,7 @@ from connectors.github.issues import (
     repository_of,
 )
 from connectors.github.search import EPOCH, KINDS, RESULT_CAP, Window, next_window, query, stamp, whole_second
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
@@ -93,7 +93,7 @@ class GitHubConnector(Connector):
     def describe(self, domains: Sequence[DomainSettings]) -> str:
         what = "issues and pull requests" if self.settings.pull_requests else "issues"
         comments = " and their comments" if self.settings.comments else ""
-        return f"searches GitHub {what}{comments} for links to {', '.join(d.name for d in domains)}"
+        return f"searches GitHub {what}{comments} for links to {domain_names(domains)}"
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         kinds = list(KINDS) if self.settings.pull_requests else ["issue"]

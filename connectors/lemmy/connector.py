@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from connectors.lemmy.views import community_key, is_gone, normalize_comment, normalize_post
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import AuthError, ConnectorError
 from tracker.http import HttpClient
 from tracker.record import Mention, RecordError, format_utc, parse_iso
@@ -90,7 +90,7 @@ class LemmyConnector(Connector):
         what = {"url": "post URLs", "post": "post texts", "comment": "comments"}
         searched = ", ".join(what[kind] for kind in self.kinds())
         where = ", ".join(urlsplit(url).netloc for url in self.settings.instances)
-        return f"searches Lemmy {searched} for {', '.join(d.name for d in domains)} on {where}"
+        return f"searches Lemmy {searched} for {domain_names(domains)} on {where}"
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:
         taken: set[str] = set()  # ActivityPub ids already yielded this pass, through any instance

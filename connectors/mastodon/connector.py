@@ -29,7 +29,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.mastodon.client import MastodonClient
 from connectors.mastodon.statuses import arrival, normalize_status, snowflake_at
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import AuthError, ConnectorError
 from tracker.record import Mention, RecordError, format_utc, parse_iso
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration, parse_base_url
@@ -138,7 +138,7 @@ class MastodonConnector(Connector):
             timeline = self.timeline(instance)
             reads += [f"the {timeline} timeline"] if timeline else []
             parts.append(f"{urlsplit(instance).netloc} ({', '.join(reads) or 'nothing'})")
-        names = ", ".join(domain.name for domain in domains)
+        names = domain_names(domains)
         return f"reads Mastodon statuses linking to {names} on {'; '.join(parts)}"
 
     def fetch(self, request: FetchRequest) -> Iterator[Page]:

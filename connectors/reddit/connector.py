@@ -35,7 +35,7 @@ from connectors.reddit.sources import (
     read_listing,
 )
 from connectors.reddit.things import is_gone, normalize_thing
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, domain_names
 from tracker.errors import AuthError, ConnectorError
 from tracker.record import Mention, RecordError
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration
@@ -207,7 +207,7 @@ class RedditConnector(Connector):
         return "oauth" if self.oauth else "feeds"
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
-        names = ", ".join(domain.name for domain in domains)
+        names = domain_names(domains)
         what = "new link posts" + (", searches for self posts" if self.settings.search else "")
         if self.settings.watch_subreddits:
             what += " and new comments in " + ", ".join(f"r/{s}" for s in self.settings.watch_subreddits)
@@ -216,7 +216,18 @@ class RedditConnector(Connector):
             if self.oauth
             else "through the public Atom feeds (no API key, no metrics)"
         )
-        return f"reads Reddit {what} linking to {names}, {how}"
+        # Not batched: a /domain/ listing takes one domain, and a search for many would reach the ~1,000
+        # results Reddit serves a query within an interval. A pass costs two requests a domain at least.
+        requests = len(domains) * (2 if self.settings.search else 1) + -(
+            -len(self.settings.watch_subreddits) // SUBREDDITS_PER_REQUEST
+        )
+        per_minute = self.settings.requests_per_minute
+        if not self.oauth:
+            per_minute = min(per_minute, FEED_REQUESTS_PER_MINUTE)
+        cost = f"at least {requests:,} request(s) a pass"
+        if requests >= per_minute:
+            cost += f", about {-(-requests // per_minute)} min at {per_minute} a minute"
+        return f"reads Reddit {what} linking to {names}, {how}; {cost}"
 
     def close(self) -> None:
         if self._api is not None:

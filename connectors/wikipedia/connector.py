@@ -23,7 +23,7 @@ from connectors.wikipedia.api import WikiApi
 from connectors.wikipedia.scan import Scanner, read_article
 from connectors.wikipedia.settings import WikipediaSettings
 from connectors.wikipedia.stream import LinkStream
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Page, domain_names
 from tracker.http import HttpClient
 from tracker.settings import ConnectorSettings, DomainSettings, format_duration
 from tracker.urls import DomainMatcher
@@ -67,7 +67,7 @@ class WikipediaConnector(Connector):
         return "stream" if self.settings.stream else "scan"
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
-        names = ", ".join(domain.name for domain in domains)
+        names = domain_names(domains)
         wikis = ", ".join(self.settings.wikis)
         scans = f"scans {wikis} every {format_duration(self.settings.interval)} for articles citing {names}"
         if not self.settings.stream:

@@ -98,7 +98,7 @@ class LinkStream:
         self.matcher = matcher
         self.scanner = scanner
         self.wikis = {wiki.lower() for wiki in self.settings.wikis}
-        self.needles = matcher.needles
+        self.needles = matcher.needle_set
         self.touched: dict[str, Touched] = {}
         self.problems: list[str] = []
         self.ended = ""  # why the last connection ended, when it broke
@@ -262,7 +262,7 @@ class LinkStream:
         if event.type != "message":
             return True
         lowered = event.data.lower()
-        if not any(needle in lowered for needle in self.needles):
+        if not self.needles.found_in(lowered):
             return True  # the vast majority: no monitored domain anywhere in it
         try:
             change = json.loads(event.data)

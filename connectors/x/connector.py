@@ -30,13 +30,14 @@ from connectors.x.search import (
     id_at,
     id_bounds,
     lower_time,
+    pass_cost,
     plan_queries,
     time_of,
     upper_id,
     valid_bounds,
     window_edges,
 )
-from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page
+from tracker.connector import Connector, ConnectorContext, FetchRequest, Gap, Page, domain_names
 from tracker.errors import ConnectorError
 from tracker.record import Mention, RecordError
 from tracker.settings import BaseUrl, ConnectorSettings, DomainSettings, Duration, format_duration
@@ -154,11 +155,10 @@ class XConnector(Connector):
         return "answered a post lookup (nothing read, nothing billed)"
 
     def describe(self, domains: Sequence[DomainSettings]) -> str:
-        queries = plan_queries(domains, {}, self.settings.max_query_length)
+        cost = pass_cost(domains, self.settings.max_query_length, self.settings.interval)
         refresh = "on" if self.settings.refresh else "off"
         return (
-            f"searches recent X posts linking to {', '.join(d.name for d in domains)} "
-            f"({len(queries)} {'query' if len(queries) == 1 else 'queries'}); budget "
+            f"searches recent X posts linking to {domain_names(domains)} ({cost}); budget "
             f"${self.settings.monthly_budget_usd:.2f}/month at ${self.prices.post_usd:g} per post and "
             f"${self.prices.user_usd:g} per user read; engagement refresh {refresh}"
         )
@@ -171,7 +171,12 @@ class XConnector(Connector):
             state = self.cursor_state(request, key)
             if state is not None and key.startswith("search:"):
                 stored[key] = _readable(state)
-        for query in plan_queries(request.domains, stored, self.settings.max_query_length):
+        queries = plan_queries(request.domains, stored, self.settings.max_query_length)
+        self.log.info(
+            "%d domain(s) in %d search queries: at least %d request(s) this pass",
+            len(request.domains), len(queries), len(queries),
+        )  # fmt: skip
+        for query in queries:
             yield from self._read_query(request, query, stored.get(query.source_key))
 
     def _read_query(

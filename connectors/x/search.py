@@ -159,15 +159,55 @@ def _core_text(names: Sequence[str]) -> str:
     return (terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")") + " -is:retweet"
 
 
+_TERM = len('url:""')  # a term is its domain and this much
+_OR = len(" OR ")
+_REST = len("()") + len(" -is:retweet")
+
+
 def _pack(names: Sequence[str], max_length: int) -> list[tuple[str, ...]]:
-    groups: list[tuple[str, ...]] = []
-    current: list[str] = []
-    for name in names:
-        candidate = [*current, name]
-        if current and len(_core_text(candidate)) > max_length:
-            groups.append(tuple(current))
-            candidate = [name]
-        current = candidate
-    if current:
-        groups.append(tuple(current))
-    return groups
+    """The fewest groups (first fit, longest names first: within 11/9 of the best packing) whose query
+    text, ``_core_text``, stays within ``max_length``; a name too long for any group is a group of its own.
+    Each group keeps the names in the order given, and the groups are ordered by their first name."""
+    order = {name: index for index, name in enumerate(names)}
+    groups: list[list[str]] = []
+    lengths: list[int] = []  # each group's query length (as a group of several)
+    for name in sorted(names, key=lambda each: (-len(each), order[each])):
+        size = _TERM + len(name)
+        for index, length in enumerate(lengths):
+            if length + _OR + size <= max_length:
+                groups[index].append(name)
+                lengths[index] = length + _OR + size
+                break
+        else:
+            groups.append([name])
+            lengths.append(_REST + size)
+    packed = [tuple(sorted(group, key=order.__getitem__)) for group in groups]
+    return sorted(packed, key=lambda group: order[group[0]])
+
+
+@dataclass(frozen=True, slots=True)
+class PassCost:
+    """What one pass over the domains costs in requests: X bills the posts and users a search returns, not
+    the requests, but every query is at least one request a pass (an empty answer costs nothing)."""
+
+    domains: int
+    queries: int
+    max_length: int
+    interval: timedelta
+
+    @property
+    def requests_per_day(self) -> int:
+        return self.queries * max(1, round(timedelta(days=1) / self.interval))
+
+    def __str__(self) -> str:
+        plural = "query" if self.queries == 1 else "queries"
+        return (
+            f"{self.queries} {plural} of at most {self.max_length} characters: at least {self.queries} search "
+            f"request(s) a pass, {self.requests_per_day:,} a day, one more per 100 posts found; X bills the "
+            f"posts and users read, not the requests"
+        )
+
+
+def pass_cost(domains: Sequence[DomainSettings], max_length: int, interval: timedelta) -> PassCost:
+    """The requests a pass over ``domains`` makes at the least, with queries planned afresh."""
+    return PassCost(len(domains), len(plan_queries(domains, {}, max_length)), max_length, interval)

@@ -409,3 +409,106 @@ def test_a_comment_whose_only_link_is_a_redirect_wrapper_is_found(
     assert (link.url, link.canonical_url, link.anchor_text) == (
         "https://www.google.com/url?q=https://example.com/post&sa=D", "https://example.com/post", "this",
     )  # fmt: skip
+
+
+# Many domains: past `search_each_domain_up_to`, one source reads every new story and comment.
+
+
+def test_reading_every_item_finds_what_the_searches_find(server: RecordingServer, tmp_path: Path) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    result = rig.poll()
+    assert (result.status, result.error) == ("ok", None)
+    # The same five as test_stories_and_comments_linking_to_the_domain_are_found, from one source.
+    assert set(rig.mentions()) == {"3174961", "7164280", "6955707", "6913103", "7822564"}
+    high = int(NOW.timestamp())
+    (only,) = algolia.searches()  # every recorded item fits in one page
+    assert only.query == {
+        "tags": ["(story,comment)"],
+        "numericFilters": [f"created_at_i>={high - 4000 * 86400},created_at_i<={high}"],
+        "hitsPerPage": ["500"],
+        "page": ["0"],
+    }
+    assert (algolia.problems, server.unexpected) == ([], [])
+
+
+def test_a_pass_over_many_domains_costs_one_request(server: RecordingServer, tmp_path: Path) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    rig.poll()
+    first_end = int(rig.clock().timestamp())
+    rig.clock.advance(minutes=10)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0
+    (second,) = algolia.searches()[before:]
+    assert second.param("numericFilters") == (
+        f"created_at_i>={first_end - 900},created_at_i<={int(rig.clock().timestamp())}"
+    )  # from the cursor, minus the 15 minutes of overlap
+    assert algolia.problems == []
+
+
+def test_switching_to_reading_every_item_goes_on_from_the_domain_searches(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    Rig(tmp_path, algolia.base_url, "nytimes.com").poll()  # two searches, each with its cursor
+    searched_until = int(NOW.timestamp())
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    rig.clock.advance(hours=1)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0  # nothing found twice
+    (every,) = algolia.searches()[before:]
+    assert every.param("tags") == "(story,comment)"
+    assert every.param("numericFilters") == (
+        f"created_at_i>={searched_until - 900},created_at_i<={int(rig.clock().timestamp())}"
+    )  # not the whole initial lookback again
+    assert algolia.problems == []
+
+
+def test_items_linking_elsewhere_are_left_out_before_they_are_read(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    result = rig.poll()
+    # Every recorded item was fetched; only the five that may link to nytimes.com reached the poller.
+    assert result.fetched == 5
+    assert len(recorded_hits()) > 300
+
+
+def test_check_says_what_a_pass_costs_with_few_and_with_many_domains(tmp_path: Path) -> None:
+    from connectors.hackernews import HackerNewsConnector, HackerNewsSettings
+    from tracker.connector import ConnectorContext
+
+    connector = HackerNewsConnector(
+        "hn", HackerNewsSettings(type="hackernews"), ConnectorContext(data_dir=tmp_path)
+    )
+    few = [DomainSettings(name=f"site{n}.com") for n in range(3)]
+    many = [DomainSettings(name=f"site{n}.com") for n in range(1000)]
+    assert connector.describe(few) == (
+        "searches Hacker News stories and comments linking to site0.com, site1.com, site2.com "
+        "(6 request(s) a pass, one more per 100 hits)"
+    )
+    assert connector.describe(many) == (
+        "reads every new Hacker News story and comment and keeps those linking to 1,000 domains (site0.com, "
+        "site1.com, site2.com, site3.com, site4.com and 995 more) (more than 10 domains: one request per 500 "
+        "new items, about one a pass, instead of searching each domain)"
+    )
+    assert (connector.domains_per_request(3), connector.domains_per_request(1000)) == (0.5, 1000)
+
+
+def test_switching_back_to_searches_goes_on_from_where_every_item_was_read(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0").poll()
+    read_until = int(NOW.timestamp())
+    rig = Rig(tmp_path, algolia.base_url, "nytimes.com")  # back to the default: one domain is searched
+    rig.clock.advance(hours=1)
+    before = len(algolia.searches())
+    assert rig.poll().new == 0
+    story, comment = algolia.searches()[before:]
+    window = f"created_at_i>={read_until - 900},created_at_i<={int(rig.clock().timestamp())}"
+    assert (story.param("tags"), story.param("numericFilters")) == ("story", window)
+    assert (comment.param("tags"), comment.param("numericFilters")) == ("comment", window)
+    assert algolia.problems == []

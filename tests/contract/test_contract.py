@@ -27,6 +27,8 @@ from tracker.schema import mentions
 from tracker.store import Store
 
 TYPES = sorted(registry.available())
+# Harnesses of a type run another way (a module in tests/contract/harnesses named <type>_<way>).
+VARIANTS = ["hackernews_every_item"]
 
 
 def test_every_registered_connector_has_a_contract_harness() -> None:
@@ -54,7 +56,7 @@ def test_every_connector_class_in_connectors_is_registered_under_the_entry_point
     )
 
 
-@pytest.fixture(params=TYPES)
+@pytest.fixture(params=[*TYPES, *VARIANTS])
 def harness(request: pytest.FixtureRequest) -> Iterator[ConnectorHarness]:
     module = importlib.import_module(f"tests.contract.harnesses.{request.param}")
     instance: ConnectorHarness = module.Harness()

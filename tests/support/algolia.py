@@ -1,8 +1,8 @@
 """A stand-in for the Hacker News Algolia API that serves recorded hit objects.
 
-It answers ``/api/v1/search_by_date`` the way Algolia does (tags, a query on the url or text,
-``numericFilters`` on ``created_at_i``, newest first, pages capped at 1000 hits in all) and checks that every
-request carries the parameters the connector must send.
+It answers ``/api/v1/search_by_date`` the way Algolia does (tags, a query on the url or text, or no query
+with ``tags=(story,comment)`` for every item, ``numericFilters`` on ``created_at_i``, newest first, pages
+capped at 1000 hits in all) and checks that every request carries the parameters the connector must send.
 """
 
 from __future__ import annotations
@@ -58,24 +58,37 @@ class FakeAlgolia:
             return Reply(429, {"message": "too many requests"}, {"Retry-After": "2"})
         if self.fault == "malformed":
             return Reply(200, b'{"hits": [{"objectID": "1"', {})
-        tag = request.param("tags")
+        tag = request.param("tags") or ""
         query = (request.param("query") or "").lower()
         match = _FILTER.match(request.param("numericFilters") or "")
         per_page = int(request.param("hitsPerPage") or 20)
         page = int(request.param("page") or 0)
-        if tag not in ("story", "comment") or not query or match is None:
+        every_item = "query" not in request.query  # every story and comment of the window
+        tags = tag.strip("()").split(",") if every_item and tag.startswith("(") else [tag]
+        if (
+            match is None
+            or not 1 <= per_page <= 1000
+            or (every_item and tag not in ("(story,comment)", "story"))
+            or (not every_item and (tag not in ("story", "comment") or not query))
+        ):
             self.problems.append(f"bad request: {request.query}")
             return Reply(400, {"message": "bad request"})
-        if tag == "story" and request.param("restrictSearchableAttributes") != "url":
+        restricted = request.param("restrictSearchableAttributes")
+        if not every_item and tag == "story" and restricted != "url":
             self.problems.append(f"a story search must be restricted to the url: {request.query}")
+        if every_item and restricted is not None:
+            self.problems.append(f"reading every item must not restrict attributes: {request.query}")
         low, high = int(match.group(1)), int(match.group(2))
         found = [
             hit
             for hit in self.hits
-            if tag in hit.get("_tags", [])
+            if any(each in hit.get("_tags", []) for each in tags)
             and low <= hit.get("created_at_i", low) <= high
-            and query
-            in ((hit.get("url") or "") if tag == "story" else (hit.get("comment_text") or "")).lower()
+            and (
+                every_item
+                or query
+                in ((hit.get("url") or "") if tag == "story" else (hit.get("comment_text") or "")).lower()
+            )
         ]
         found.sort(key=lambda hit: hit.get("created_at_i", 0), reverse=True)
         reachable = found[:1000]

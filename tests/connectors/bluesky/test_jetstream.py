@@ -32,6 +32,7 @@ from tracker.poller import Poller, RunResult
 from tracker.schema import coverage_gaps
 from tracker.settings import DomainSettings
 from tracker.store import Store
+from tracker.urls import DomainMatcher
 
 NOW = datetime(2026, 7, 4, 14, 40, tzinfo=UTC)
 NOW_US = int(NOW.timestamp() * 1_000_000)
@@ -769,3 +770,23 @@ def test_short_links_do_not_pass_the_prefilter_unless_they_are_resolved() -> Non
     quiet.handle(event)
     resolving.handle(event)
     assert (len(quiet.candidates), len(resolving.candidates)) == (0, 1)
+
+
+def test_with_a_thousand_domains_the_handler_takes_the_posts_linking_to_any_of_them() -> None:
+    names = [f"site{n}.{('com', 'io', 'org')[n % 3]}" for n in range(999)] + ["bücher.de"]
+    handler = StreamHandler(DomainMatcher([(name, True) for name in names]).needles)
+    texts = {
+        "3a": "new: https://blog.site998.org/x",
+        "3b": "nothing here, site1000.com is not ours",
+        "3c": "Kauf bei xn--bcher-kva.de",
+        "3d": "Kauf bei BÜCHER.DE",
+        "3e": "see site5。org",
+        "3f": "see notsite.co",
+    }
+    for rkey, text in texts.items():
+        record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-07-04T14:38:06Z"}
+        commit = {"rev": "3r", "operation": "create", "collection": "app.bsky.feed.post", "rkey": rkey,
+                  "record": record}  # fmt: skip
+        event = {"did": "did:plc:abc", "time_us": 1783175888090631, "kind": "commit", "commit": commit}
+        handler.handle(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+    assert [c.uri.rsplit("/", 1)[1] for c in handler.candidates] == ["3a", "3c", "3d", "3e"]

@@ -131,3 +131,16 @@ def test_checking_a_reddit_config_never_imports_praw(tmp_path: Path) -> None:
 def test_tracker_connectors_lists_reddit(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["connectors"], catch_exceptions=False)
     assert any(line.startswith("reddit ") and "poll" in line for line in result.output.splitlines())
+
+
+def test_check_says_what_a_pass_over_many_domains_costs(tmp_path: Path) -> None:
+    from connectors.reddit.connector import RedditConnector, RedditSettings
+    from tracker.connector import ConnectorContext
+    from tracker.settings import DomainSettings
+
+    settings = RedditSettings(type="reddit", auth="none")
+    connector = RedditConnector("reddit", settings, ConnectorContext(data_dir=tmp_path))
+    line = connector.describe([DomainSettings(name=f"site{n}.com") for n in range(1000)])
+    # Two requests a domain (its listing and the search), ten a minute for the public feeds.
+    assert line.endswith("; at least 2,000 request(s) a pass, about 200 min at 10 a minute")
+    assert "linking to 1,000 domains (site0.com, " in line

@@ -227,7 +227,8 @@ def test_status_and_check_say_which_mode_runs(
     connector = rig.poller().connector("reddit")
     assert connector.describe(rig.config.domains) == (
         "reads Reddit new link posts, searches for self posts and new comments in r/videos, r/smashbros, "
-        "r/The_Donald linking to youtube.com, through the public Atom feeds (no API key, no metrics)"
+        "r/The_Donald linking to youtube.com, through the public Atom feeds (no API key, no metrics); at least 3 "
+        "request(s) a pass"
     )
     assert rig.config.connectors["reddit"].interval.total_seconds() == 30 * 60  # gentler by default
     api = RedditRig(server, tmp_path / "api", [], now=NOW)

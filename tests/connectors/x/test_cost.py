@@ -222,8 +222,9 @@ def test_describe_says_what_a_pass_reads_and_costs(server: RecordingServer, tmp_
     line = poller.connector("x").describe(rig.config.domains)
     poller.close()
     assert line == (
-        "searches recent X posts linking to open.kakao.com (1 query); budget $50.00/month at $0.005 per post "
-        "and $0.01 per user read; engagement refresh off"
+        "searches recent X posts linking to open.kakao.com (1 query of at most 512 characters: at least 1 "
+        "search request(s) a pass, 96 a day, one more per 100 posts found; X bills the posts and users read, "
+        "not the requests); budget $50.00/month at $0.005 per post and $0.01 per user read; engagement refresh off"
     )
 
 
@@ -233,9 +234,10 @@ def test_a_post_in_two_queries_is_charged_once(server: RecordingServer, tmp_path
         tmp_path,
         pages=[recorded_page("twarc-csv__kpop.jsonl")],
         now=KPOP,
-        domains=("open.kakao.com", "a-long-and-unused-domain-name.example", "kakao.com"),
-        extra="max_query_length = 64\n",  # one query per domain
+        domains=("open.kakao.com", "unused-name.example", "kakao.com"),
+        extra="max_query_length = 64\n",  # (unused-name.example OR open.kakao.com), then kakao.com
     )
     result = rig.poll()
-    assert len(rig.api.searches()) == 3 and result.fetched == 20
+    assert [len(search.param("query")) for search in rig.api.searches()] == [63, 27]
+    assert result.fetched == 20
     assert result.cost_usd == pytest.approx(0.06)  # X bills a resource once a day, however often it is read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.x.search import id_at, plan_queries, query_text, time_of
+from connectors.x.search import id_at, pass_cost, plan_queries, query_text, time_of
 from tests.support.http_server import RecordingServer
 from tests.support.x_api import XRig, recorded_page
 from tracker.settings import DomainSettings
@@ -51,6 +52,37 @@ def test_domains_are_packed_into_queries_within_the_length() -> None:
         (("a.com", "b.com"), True),
         (("c.com",), True),
     ]
+
+
+def test_a_thousand_domains_fill_the_fewest_queries_within_the_length() -> None:
+    names = [f"site{n}.{'com' if n % 2 else 'example.org'}" for n in range(1000)]
+    planned = plan_queries(domains(*names), {}, 512)
+    assert all(len(q.text) <= 512 for q in planned)
+    assert sorted(n for q in planned for n in q.domains) == sorted(names)  # each domain in one query
+    # Each term is url:"<name>" joined by " OR " inside "(...) -is:retweet": 498 characters for terms.
+    room = 512 - len("() -is:retweet") + len(" OR ")
+    total = sum(len(f'url:"{name}"') + len(" OR ") for name in names)
+    assert len(planned) <= math.ceil(total / room) + 1  # within one query of the bound
+
+
+def test_first_fit_packs_long_and_short_names_together() -> None:
+    # Terms with their " OR " take 24, 20, 20 and 16 characters, and 40 fit in a query of 50 ("()" and
+    # " -is:retweet" less one " OR "). In the given order three queries; longest first, two.
+    names = ("aaaaaaaaaa.com", "bbbbbb.com", "cccccc.com", "dd.com")
+    planned = plan_queries(domains(*names), {}, 50)
+    assert [q.domains for q in planned] == [(names[0], names[3]), (names[1], names[2])]
+    assert [len(q.text) for q in planned] == [50, 50]
+
+
+def test_the_cost_of_a_pass_is_one_request_per_query_at_least() -> None:
+    cost = pass_cost(domains(*(f"site{n}.com" for n in range(1000))), 512, timedelta(minutes=15))
+    # Terms and their " OR ": 10 of 19 characters, 90 of 20, 900 of 21 = 20,890, in 502 a query: 42 at least;
+    # first fit leaves a few characters free in some, so one more at most.
+    assert cost.domains == 1000 and cost.queries in (42, 43)
+    assert cost.requests_per_day == cost.queries * 96  # every 15 minutes
+    assert str(cost).startswith(
+        f"{cost.queries} queries of at most 512 characters: at least {cost.queries} search request(s) a pass"
+    )
 
 
 def test_a_query_with_a_cursor_is_kept_and_a_new_domain_gets_its_own() -> None:
