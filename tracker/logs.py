@@ -95,6 +95,11 @@ class RepeatFilter(logging.Filter):
             record.repeated = run.count
         return True
 
+    def reset(self) -> None:
+        """Forget the runs counted so far (a new handler starts counting afresh)."""
+        with self._lock:
+            self._runs.clear()
+
     def flush(self, *, everything: bool = False) -> None:
         """Write one summary line for each run of like warnings whose window is over (``everything``: for
         every run, as the process ends)."""
@@ -155,6 +160,7 @@ def setup_logging(log_format: str = "text", *, debug: bool = False) -> None:
     handler.addFilter(_repeats)  # before redaction, so the summary line is redacted too
     handler.addFilter(_filter)
     _repeats.enabled = not debug  # --debug shows everything
+    _repeats.reset()  # warnings held back for an earlier handler are not this one's to report
     _repeats.handler = handler
     root = logging.getLogger()
     for old in list(root.handlers):
