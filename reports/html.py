@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from reports import charts, labels
+from reports import charts, labels, share
 from reports.rollups import WeekReport, as_records
 from reports.text import readable, shorten
 from tracker.record import format_utc
@@ -157,6 +157,7 @@ def render_report(report: WeekReport) -> str:
         "coverage": [_coverage(item, report) for item in report.coverage],
         "first_day": human_day(report.start, timezone),
         "last_day": human_day(report.end - pd.Timedelta(seconds=1), timezone),
+        "share": share.page(report.share_of_voice),
     }  # fmt: skip
     year = report.week.monday.year
     return environment(timezone, year).get_template("report.html.j2").render(**context)

@@ -18,6 +18,7 @@ from reports.coverage import CoverageItem, coverage
 from reports.partials import Partials
 from reports.queries import Scope
 from reports.rows import top_post_rows
+from reports.share import ShareOfVoice
 from reports.slices import Pass, read_alone
 from tracker.csv_format import MENTION_COLUMNS
 from tracker.periods import IsoWeek
@@ -93,6 +94,7 @@ class WeekReport:
     tracking_since: datetime | None = None
     platforms: dict[str, str] = field(default_factory=dict)  # connector name -> platform
     partial: Mapping[str, str] = field(default_factory=dict)  # connector -> why it sees only part
+    share_of_voice: ShareOfVoice | None = None  # with competitor domains (reports.share)
 
     @property
     def total(self) -> int:
