@@ -47,6 +47,19 @@ SHARE_FILE = "share_of_voice.csv"
 GAPS_FILE = "community_gaps.csv"
 _IN_LIST = 500
 _LIVE = "m.deleted_at IS NULL AND m.created_at >= ? AND m.created_at < ?"
+_COMPETITOR_LINKS = (
+    "FROM pages p CROSS JOIN links l{indexed} CROSS JOIN mentions m WHERE l.canonical_url = p.canonical_url "
+    "AND m.id = l.mention_id AND p.domain IN ({domains}) AND " + _LIVE
+)
+"""The links to competitor pages (the ``pages`` table knows each page's domain), so the cost follows the
+competitors' links, not every mention of the weeks read. On SQLite, CROSS JOIN keeps this order and INDEXED BY
+the canonical URL index (else it may build a temporary index of every link); PostgreSQL plans it itself. The
+links' own domain is checked in Python."""
+
+
+def _competitor_links(driver: Driver, columns: str, count: int) -> str:
+    indexed = "" if driver.postgres else " INDEXED BY ix_links_canonical_url"
+    return f"SELECT DISTINCT {columns} " + _COMPETITOR_LINKS.format(indexed=indexed, domains=_marks(count))
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ def _shares(this: Counts, before: Counts, own: Sequence[str], competitors: Seque
     return pd.DataFrame(rows, columns=list(SHARE_COLUMNS))
 
 
-def _community_of(platform: str, community: str | None) -> str | None:
+def _community_of(platform: str, community: str) -> str | None:
     """The community a post was made in, in the sense of the gaps (None: the platform has none)."""
     if platform in SITE_COMMUNITIES:
         return SITE_COMMUNITIES[platform]
@@ -176,28 +189,30 @@ def _gaps(
 ) -> pd.DataFrame:
     """The (community, competitor) pairs of ``[since, end)`` in communities with no own-domain mention ever
     (before ``end``)."""
-    platforms = (*SITE_COMMUNITIES, *COMMUNITY_PLATFORMS)
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(competitors):
-        sql = (
-            "SELECT DISTINCT l.mention_id, l.domain, m.platform, m.community, COALESCE(m.engagement, 0), "
-            "COALESCE(m.value, 0), m.created_at, m.permalink FROM mentions m JOIN links l ON l.mention_id = m.id "
-            f"WHERE {_LIVE} AND l.domain IN ({_marks(len(chunk))}) AND m.platform IN ({_marks(len(platforms))})"
-        )
-        rows += driver.rows(sql, (driver.when(since), driver.when(end), *chunk, *platforms))
+        sql = _competitor_links(
+            driver, "l.mention_id, l.domain, m.platform, m.community, COALESCE(m.engagement, 0), "
+            "COALESCE(m.value, 0), m.created_at, m.permalink", len(chunk),
+        )  # fmt: skip
+        rows += driver.rows(sql, (*chunk, driver.when(since), driver.when(end)))
     columns = ["id", "domain", "platform", "community", "engagement", "value", "created_at", "permalink"]
     found = pd.DataFrame(rows, columns=columns)
-    found["community"] = [
-        _community_of(p, c) for p, c in zip(found["platform"], found["community"], strict=True)
+    found = found[found["domain"].isin(competitors)]
+    found = found.assign(community=found["community"].fillna("").astype(str))
+    places = found[["platform", "community"]].drop_duplicates()  # as posted -> as a gap names it
+    places["place"] = [
+        _community_of(p, c) for p, c in zip(places["platform"], places["community"], strict=True)
     ]
-    found = found[found["community"].notna()]
-    if not len(found):
-        return pd.DataFrame(columns=list(GAP_COLUMNS))
-    pairs = sorted(set(zip(found["platform"], found["community"], strict=True)))
-    linked_own = _linked_own(driver, pairs, end, own)
-    found = found[
-        [pair not in linked_own for pair in zip(found["platform"], found["community"], strict=True)]
+    places = places[places["place"].notna()]
+    linked_own = _linked_own(
+        driver, sorted(set(zip(places["platform"], places["place"], strict=True))), end, own
+    )
+    places = places[
+        [pair not in linked_own for pair in zip(places["platform"], places["place"], strict=True)]
     ]
+    found = found.merge(places, on=["platform", "community"]).drop(columns="community")
+    found = found.rename(columns={"place": "community"})
     if not len(found):
         return pd.DataFrame(columns=list(GAP_COLUMNS))
     found = found.assign(created_at=_utc(found["created_at"]))
@@ -241,14 +256,14 @@ def _pages(driver: Driver, start: datetime, end: datetime, competitors: Sequence
     """Competitor pages linked by mentions created in ``[start, end)``, the most value gained first."""
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(competitors):
-        sql = (
-            "SELECT DISTINCT l.mention_id, l.canonical_url, l.domain, m.platform, COALESCE(m.engagement, 0), "
-            "COALESCE(m.value, 0), m.created_at, m.permalink FROM mentions m JOIN links l ON l.mention_id = m.id "
-            f"WHERE {_LIVE} AND l.domain IN ({_marks(len(chunk))})"
-        )
-        rows += driver.rows(sql, (driver.when(start), driver.when(end), *chunk))
+        sql = _competitor_links(
+            driver, "l.mention_id, l.canonical_url, l.domain, m.platform, COALESCE(m.engagement, 0), "
+            "COALESCE(m.value, 0), m.created_at, m.permalink", len(chunk),
+        )  # fmt: skip
+        rows += driver.rows(sql, (*chunk, driver.when(start), driver.when(end)))
     columns = ["id", "canonical_url", "domain", "platform", "engagement", "value", "created_at", "permalink"]
     found = pd.DataFrame(rows, columns=columns)
+    found = found[found["domain"].isin(competitors)]
     if not len(found):
         return pd.DataFrame(columns=list(PAGE_COLUMNS))
     found = found.assign(created_at=_utc(found["created_at"]))

@@ -70,6 +70,8 @@ MENTIONS = [
          community="!selfhosted@lemmy.world", metrics=Metrics(score=1)),
     item("lemmy", "https://lemmy.world/post/2", at(4, month=10), ("https://other.net/l", OTHER),
          community="!selfhosted@lemmy.world", metrics=Metrics(score=1)),
+    item("lemmy", "https://lemmy.world/post/3", at(7, month=10), ("https://other.net/l", OTHER),
+         community="=1+1@lemmy.world"),  # a text cell a spreadsheet would run: guarded in the CSV
     item("reddit", "t3_u", at(5, month=10), ("https://rival.com/u", RIVAL), value=75,
          community="u/rivalteam"),  # a profile, not a community
     item("mastodon", "https://mastodon.social/@a/1", at(6, month=10), ("https://other.net/m", OTHER), value=75,
@@ -175,6 +177,7 @@ def test_community_gaps_are_ranked_by_the_competitors_value_then_mentions(folder
         ("stackexchange", "stackoverflow", OTHER, "1", "3", "60"),
         ("lemmy", "!selfhosted@lemmy.world", OTHER, "2", "2", "0"),  # value 0: two mentions rank it first
         ("github", "acme/tool", OTHER, "1", "1", "0"),
+        ("lemmy", "'=1+1@lemmy.world", OTHER, "1", "0", "0"),
     ]  # fmt: skip
     r_rust = gaps[0]
     assert (r_rust["last_linked"], r_rust["top_post"]) == (
@@ -188,9 +191,9 @@ def test_the_page_shows_shares_gaps_and_competitor_pages_by_value(folder: Path) 
     page = text_of(html)
     assert "Share of voice" in page and "Community gaps" in page
     overall = text_of(re.search(r'<table class="stack" id="share-overall">.*?</table>', html, re.DOTALL)[0])
-    assert "example.com you 3 (+1) 27.3% 66.7% (-39.4 pts) 17 60" in overall
-    assert "rival.com 4 (+3) 36.4% 33.3% (+3 pts) 89 150" in overall
-    assert "other.net 4 (+4) 36.4% 0% (+36.4 pts) 8 155" in overall
+    assert "example.com you 3 (+1) 27.3% (-39.4 pts) 66.7% 17 60" in overall
+    assert "rival.com 4 (+3) 36.4% (+3 pts) 33.3% 89 150" in overall
+    assert "other.net 4 (+4) 36.4% (+36.4 pts) 0% 8 155" in overall
     competitor_pages = text_of(re.search(r'<section id="competitor-pages">.*?</section>', html, re.DOTALL)[0])
     # rival.com/x: t3_m2 (20) + t3_r1 (70) + 201 (50); other.net/lib: #9 (90); other.net/docs: q1 (60) + #5 (0)
     order = [competitor_pages.index(page) for page in ("rival.com/ x", "other.net/ lib", "other.net/ docs",
