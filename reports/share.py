@@ -326,8 +326,9 @@ def _points(now: Any, before: Any) -> str:
 
 
 def page(share: ShareOfVoice | None, *, gaps: int = 25, pages: int = 10) -> dict[str, Any] | None:
-    """What the page shows: each domain overall, each platform's domains that had a mention in either week,
-    the first ``gaps`` community gaps and ``pages`` competitor pages (None without competitor domains)."""
+    """What the page shows: each domain overall; on each platform, the own domains and the competitors with a
+    mention in either week; the first ``gaps`` community gaps and ``pages`` competitor pages (None without
+    competitor domains)."""
     if share is None:
         return None
     rows = []
@@ -339,7 +340,10 @@ def page(share: ShareOfVoice | None, *, gaps: int = 25, pages: int = 10) -> dict
     return {
         "overall": [row for row in rows if row["platform"] == "all"],
         "platforms": [
-            row for row in rows if row["platform"] != "all" and (row["mentions"] or row["previous_mentions"])
+            row
+            for row in rows
+            if row["platform"] != "all"
+            and (row["role"] == "own" or row["mentions"] or row["previous_mentions"])
         ],
         "gaps": records(share.gaps.head(gaps)),
         "gap_count": len(share.gaps),

@@ -194,6 +194,14 @@ def test_the_page_shows_shares_gaps_and_competitor_pages_by_value(folder: Path) 
     assert "example.com you 3 (+1) 27.3% (-39.4 pts) 66.7% 17 60" in overall
     assert "rival.com 4 (+3) 36.4% (+3 pts) 33.3% 89 150" in overall
     assert "other.net 4 (+4) 36.4% (+36.4 pts) 0% 8 155" in overall
+    platforms = text_of(
+        re.search(r'<table class="stack" id="share-platforms">.*?</table>', html, re.DOTALL)[0]
+    )
+    assert "Stack Exchange &middot; example.com you 0 (±0) 0% - 0 0" in platforms  # where you are absent
+    assert (
+        "Stack Exchange &middot; rival.com" not in platforms
+    )  # a competitor without a mention there either week
+    assert "Reddit &middot; rival.com 3 (+2) 60% 50% 39 100" in platforms
     competitor_pages = text_of(re.search(r'<section id="competitor-pages">.*?</section>', html, re.DOTALL)[0])
     # rival.com/x: t3_m2 (20) + t3_r1 (70) + 201 (50); other.net/lib: #9 (90); other.net/docs: q1 (60) + #5 (0)
     order = [competitor_pages.index(page) for page in ("rival.com/ x", "other.net/ lib", "other.net/ docs",
