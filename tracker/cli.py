@@ -137,6 +137,9 @@ def check(state: State, online: bool) -> None:
     click.echo(
         f"domains: {', '.join(d.name + ('' if d.include_subdomains else ' (no subdomains)') for d in config.domains)}"
     )
+    competitors = [d.name for d in config.domains if d.role == "competitor"]
+    if competitors:
+        click.echo(f"competitors (polled for the share of voice only): {', '.join(competitors)}")
     click.echo(f"database: {check_database(config)}")
     check_folder(config.data_dir)
     click.echo(f"data: {config.data_dir} (writable)")
