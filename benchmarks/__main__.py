@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import detection, idle, ingest, report, startup, stream, x_cost
+from benchmarks import detection, idle, ingest, report, share, startup, stream, x_cost
 from benchmarks.common import Row
 
-NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection")
+NAMES = ("ingest", "stream", "report", "startup", "idle", "x_cost", "detection", "share")
 
 
 def _postgres_url() -> str | None:
@@ -82,6 +82,8 @@ def main() -> int:
             rows += x_cost.run(args.quick)
         elif name == "detection":
             rows += detection.run(args.quick)
+        elif name == "share":
+            rows += share.run(args.quick)
     output = table(rows)
     print(output)
     if args.write_results:

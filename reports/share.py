@@ -73,9 +73,6 @@ class ShareOfVoice:
     gaps: pd.DataFrame
     pages: pd.DataFrame
 
-    def role(self, domain: str) -> str:
-        return "own" if domain in self.own else "competitor"
-
 
 def competitor_domains(config: Config) -> tuple[str, ...]:
     """The domains configured with ``role = "competitor"``."""

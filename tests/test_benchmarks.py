@@ -23,4 +23,4 @@ def test_every_benchmark_runs_at_a_tiny_size() -> None:
     )
     assert result.returncode == 0, result.stderr
     paths = [line.split("|")[1].strip() for line in result.stdout.splitlines()[2:]]
-    assert {"ingest", "stream", "report", "start-up", "idle", "X cost", "detection"} <= set(paths)
+    assert {"ingest", "stream", "report", "start-up", "idle", "X cost", "detection", "share"} <= set(paths)
