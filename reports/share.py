@@ -137,26 +137,30 @@ def _shares(this: Counts, before: Counts, own: Sequence[str], competitors: Seque
     """One row per domain for ``all`` and per platform either week saw (own domains first, in config
     order); each share is of the platform's mentions among the listed domains."""
     domains = [*own, *competitors]
+    owned = set(own)
     platforms = sorted({platform for (_, platform) in (*this, *before)})
-
-    def totals(counts: Counts, domain: str, platform: str) -> tuple[int, int, int]:
-        if platform != "all":
-            return counts.get((domain, platform), (0, 0, 0))
-        found = [value for (d, _), value in counts.items() if d == domain]
-        return (sum(f[0] for f in found), sum(f[1] for f in found), sum(f[2] for f in found))
-
+    this, before = _with_all(this), _with_all(before)
+    none = (0, 0, 0)
     rows = []
     for platform in ("all", *platforms):
-        now = {domain: totals(this, domain, platform) for domain in domains}
-        then = {domain: totals(before, domain, platform) for domain in domains}
-        all_now = sum(n[0] for n in now.values())
-        all_then = sum(n[0] for n in then.values())
+        all_now = sum(this.get((domain, platform), none)[0] for domain in domains)
+        all_then = sum(before.get((domain, platform), none)[0] for domain in domains)
         for domain in domains:
+            now, then = this.get((domain, platform), none), before.get((domain, platform), none)
             rows.append(
-                (domain, "own" if domain in own else "competitor", platform, *now[domain],
-                 _share(now[domain][0], all_now), *then[domain], _share(then[domain][0], all_then))
+                (domain, "own" if domain in owned else "competitor", platform,
+                 *now, _share(now[0], all_now), *then, _share(then[0], all_then))
             )  # fmt: skip
     return pd.DataFrame(rows, columns=list(SHARE_COLUMNS))
+
+
+def _with_all(counts: Counts) -> Counts:
+    """``counts`` and each domain's sum over its platforms, as platform ``all``."""
+    summed = dict(counts)
+    for (domain, _platform), (mentions, engagement, value) in counts.items():
+        known = summed.get((domain, "all"), (0, 0, 0))
+        summed[(domain, "all")] = (known[0] + mentions, known[1] + engagement, known[2] + value)
+    return summed
 
 
 def _community_of(platform: str, community: str) -> str | None:
@@ -322,10 +326,13 @@ def _points(now: Any, before: Any) -> str:
     return f"{change:+.1f} pts".replace(".0 pts", " pts")
 
 
-def page(share: ShareOfVoice | None, *, gaps: int = 25, pages: int = 10) -> dict[str, Any] | None:
-    """What the page shows: each domain overall; on each platform, the own domains and the competitors with a
-    mention in either week; the first ``gaps`` community gaps and ``pages`` competitor pages (None without
-    competitor domains)."""
+def page(
+    share: ShareOfVoice | None, *, gaps: int = 25, pages: int = 10, domains: int = 50, platforms: int = 150
+) -> dict[str, Any] | None:
+    """What the page shows (None without competitor domains): each domain overall; on each platform, the own
+    domains and the competitors with a mention in either week (in config order, or, beyond ``domains`` and
+    ``platforms`` rows, the most mentioned); the first ``gaps`` community gaps and ``pages`` competitor
+    pages."""
     if share is None:
         return None
     rows = []
@@ -334,16 +341,27 @@ def page(share: ShareOfVoice | None, *, gaps: int = 25, pages: int = 10) -> dict
                      "previous_share_text": _percent(row["previous_share"]),
                      "share_change": _points(row["share"], row["previous_share"]),
                      "change": row["mentions"] - row["previous_mentions"]})  # fmt: skip
+    overall = [row for row in rows if row["platform"] == "all"]
+    per_platform = [
+        row
+        for row in rows
+        if row["platform"] != "all" and (row["role"] == "own" or row["mentions"] or row["previous_mentions"])
+    ]
     return {
-        "overall": [row for row in rows if row["platform"] == "all"],
-        "platforms": [
-            row
-            for row in rows
-            if row["platform"] != "all"
-            and (row["role"] == "own" or row["mentions"] or row["previous_mentions"])
-        ],
+        "overall": _most_mentioned(overall, domains),
+        "platforms": _most_mentioned(per_platform, platforms),
+        "rows_left_out": len(overall) > domains or len(per_platform) > platforms,
         "gaps": records(share.gaps.head(gaps)),
         "gap_count": len(share.gaps),
         "pages": records(share.pages.head(pages)),
         "competitors": share.competitors,
     }
+
+
+def _most_mentioned(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """``rows`` as they are when they fit in ``limit``, else the ``limit`` with the most mentions this week,
+    then the week before (in their order)."""
+    if len(rows) <= limit:
+        return rows
+    kept = sorted(range(len(rows)), key=lambda i: (-rows[i]["mentions"], -rows[i]["previous_mentions"], i))
+    return [rows[i] for i in sorted(kept[:limit])]

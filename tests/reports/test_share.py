@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from reports import write_report
+from reports import share, write_report
 from tests.conftest import make_config
 from tests.reports.fixtures import at, link
 from tests.reports.test_page import text_of
@@ -226,3 +226,22 @@ def test_without_competitors_the_page_says_so_in_one_line_and_no_file_is_written
     html = (written / "report.html").read_text(encoding="utf-8")
     assert 'id="no-competitors"' in html
     assert "Community gaps" not in html and "rival.com" not in html
+
+
+def test_a_long_list_of_domains_shows_the_most_mentioned_on_the_page(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = config_of(tmp_path, database_url)
+    store = Store.open(config.database_url)
+    fill(store)
+    built = share.build(store, W47, timezone="UTC", own=[OWN], competitors=[RIVAL, OTHER])
+    store.close()
+    shown = share.page(built, domains=2, platforms=3)
+    assert shown is not None and shown["rows_left_out"]
+    assert [row["domain"] for row in shown["overall"]] == [RIVAL, OTHER]  # 4 and 4 mentions; example.com 3
+    # reddit rival.com 3, github other.net 2, then of the ones with 1 those with 1 the week before, the first
+    # of them (hackernews example.com before reddit example.com); in their order
+    assert [(row["platform"], row["domain"]) for row in shown["platforms"]] == [
+        ("github", OTHER), ("hackernews", OWN), ("reddit", RIVAL),
+    ]  # fmt: skip
+    assert not share.page(built)["rows_left_out"]  # type: ignore[index]
