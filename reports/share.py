@@ -87,16 +87,20 @@ def build(
         return None
     start, end = week.bounds(timezone)
     previous_start, previous_end = week.previous().bounds(timezone)
-    domains = [*own, *competitors]
+    since = start - timedelta(weeks=GAP_WEEKS - 1)  # the gaps' 12 weeks hold the week before too
     with store.read() as conn:
         driver = Driver(conn, store.dialect)
         try:
-            this = _counts(driver, start, end, domains)
-            before = _counts(driver, previous_start, previous_end, domains)
-            gaps = _gaps(driver, start - timedelta(weeks=GAP_WEEKS - 1), end, own, competitors)
-            pages = _pages(driver, start, end, competitors)
+            this = _counts(driver, start, end, own)
+            before = _counts(driver, previous_start, previous_end, own)
+            links = _competitor_rows(driver, since, end, competitors)  # read once for the three roll-ups
+            mentions = links.drop_duplicates(["id", "domain"])
+            this.update(_frame_counts(mentions, start, end))
+            before.update(_frame_counts(mentions, previous_start, previous_end))
+            gaps = _gaps(driver, mentions, end, own)
         finally:
             driver.cursor.close()
+    pages = _pages(links[links["created_at"] >= pd.Timestamp(start)])
     return ShareOfVoice(tuple(own), tuple(competitors), _shares(this, before, own, competitors), gaps, pages)
 
 
@@ -115,6 +119,14 @@ Counts = dict[tuple[str, str], tuple[int, int, int]]  # (domain, platform) -> me
 def _counts(driver: Driver, start: datetime, end: datetime, domains: Sequence[str]) -> Counts:
     """Mentions, engagement and value per (domain, platform) of the mentions created in ``[start, end)``."""
     found: Counts = {}
+    if len(domains) == 1:  # the common case: no DISTINCT over the week's rows, one test per mention
+        sql = (
+            "SELECT m.platform, COUNT(*), COALESCE(SUM(m.engagement), 0), COALESCE(SUM(m.value), 0) FROM mentions m "
+            f"WHERE {_LIVE} AND EXISTS (SELECT 1 FROM links x WHERE x.mention_id = m.id AND x.domain = ?) "
+            "GROUP BY m.platform"
+        )
+        rows = driver.rows(sql, (driver.when(start), driver.when(end), domains[0]))
+        return {(domains[0], str(p)): (int(n), int(e), int(v)) for p, n, e, v in rows}
     for chunk in _chunks(domains):
         sql = (
             "SELECT domain, platform, COUNT(*), COALESCE(SUM(engagement), 0), COALESCE(SUM(value), 0) FROM ("
@@ -185,22 +197,52 @@ def _best_first(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     )
 
 
-def _gaps(
-    driver: Driver, since: datetime, end: datetime, own: Sequence[str], competitors: Sequence[str]
+def _competitor_rows(
+    driver: Driver, since: datetime, end: datetime, competitors: Sequence[str]
 ) -> pd.DataFrame:
-    """The (community, competitor) pairs of ``[since, end)`` in communities with no own-domain mention ever
-    (before ``end``)."""
+    """One row per (mention, competitor page) of the live mentions created in ``[since, end)``: its id, the
+    page and its domain, the platform and community as posted ('' for none), engagement and value (0 for
+    unknown), when (UTC) and the permalink."""
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(competitors):
         sql = _competitor_links(
-            driver, "l.mention_id, l.domain, m.platform, m.community, COALESCE(m.engagement, 0), "
+            driver, "l.mention_id, l.canonical_url, l.domain, m.platform, m.community, COALESCE(m.engagement, 0), "
             "COALESCE(m.value, 0), m.created_at, m.permalink", len(chunk),
         )  # fmt: skip
         rows += driver.rows(sql, (*chunk, driver.when(since), driver.when(end)))
-    columns = ["id", "domain", "platform", "community", "engagement", "value", "created_at", "permalink"]
+    columns = [
+        "id", "canonical_url", "domain", "platform", "community", "engagement", "value", "created_at", "permalink",
+    ]  # fmt: skip
     found = pd.DataFrame(rows, columns=columns)
     found = found[found["domain"].isin(competitors)]
-    found = found.assign(community=found["community"].fillna("").astype(str))
+    return found.assign(
+        community=found["community"].fillna("").astype(str),
+        created_at=_utc(found["created_at"]),
+        engagement=found["engagement"].astype("int64"),
+        value=found["value"].astype("int64"),
+    )
+
+
+def _frame_counts(mentions: pd.DataFrame, start: datetime, end: datetime) -> Counts:
+    """:func:`_counts` of competitor ``mentions`` (one row per mention and domain)."""
+    week = mentions[
+        (mentions["created_at"] >= pd.Timestamp(start)) & (mentions["created_at"] < pd.Timestamp(end))
+    ]
+    grouped = week.groupby(["domain", "platform"]).agg(
+        mentions=("id", "size"), engagement=("engagement", "sum"), value=("value", "sum")
+    )
+    return {
+        (str(domain), str(platform)): (int(row.mentions), int(row.engagement), int(row.value))
+        for (domain, platform), row in zip(grouped.index, grouped.itertuples(index=False), strict=True)
+    }
+
+
+def _gaps(driver: Driver, mentions: pd.DataFrame, end: datetime, own: Sequence[str]) -> pd.DataFrame:
+    """The (community, competitor) pairs of competitor ``mentions`` (one row per mention and domain) in
+    communities with no own-domain mention ever (before ``end``)."""
+    found = mentions
+    if not len(found):
+        return pd.DataFrame(columns=list(GAP_COLUMNS))
     places = found[["platform", "community"]].drop_duplicates()  # as posted -> as a gap names it
     places["place"] = [
         _community_of(p, c) for p, c in zip(places["platform"], places["community"], strict=True)
@@ -216,7 +258,6 @@ def _gaps(
     found = found.rename(columns={"place": "community"})
     if not len(found):
         return pd.DataFrame(columns=list(GAP_COLUMNS))
-    found = found.assign(created_at=_utc(found["created_at"]))
     keys = ["platform", "community", "domain"]
     grouped = found.groupby(keys).agg(
         mentions=("id", "size"), engagement=("engagement", "sum"), value=("value", "sum"),
@@ -253,21 +294,10 @@ def _linked_own(
     return linked
 
 
-def _pages(driver: Driver, start: datetime, end: datetime, competitors: Sequence[str]) -> pd.DataFrame:
-    """Competitor pages linked by mentions created in ``[start, end)``, the most value gained first."""
-    rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(competitors):
-        sql = _competitor_links(
-            driver, "l.mention_id, l.canonical_url, l.domain, m.platform, COALESCE(m.engagement, 0), "
-            "COALESCE(m.value, 0), m.created_at, m.permalink", len(chunk),
-        )  # fmt: skip
-        rows += driver.rows(sql, (*chunk, driver.when(start), driver.when(end)))
-    columns = ["id", "canonical_url", "domain", "platform", "engagement", "value", "created_at", "permalink"]
-    found = pd.DataFrame(rows, columns=columns)
-    found = found[found["domain"].isin(competitors)]
+def _pages(found: pd.DataFrame) -> pd.DataFrame:
+    """The competitor pages of these (mention, page) rows, the most value gained first."""
     if not len(found):
         return pd.DataFrame(columns=list(PAGE_COLUMNS))
-    found = found.assign(created_at=_utc(found["created_at"]))
     keys = ["canonical_url", "domain"]
     grouped = found.groupby(keys).agg(
         mentions=("id", "size"), engagement=("engagement", "sum"), value=("value", "sum")

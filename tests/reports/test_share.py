@@ -245,3 +245,41 @@ def test_a_long_list_of_domains_shows_the_most_mentioned_on_the_page(
         ("github", OTHER), ("hackernews", OWN), ("reddit", RIVAL),
     ]  # fmt: skip
     assert not share.page(built)["rows_left_out"]  # type: ignore[index]
+
+
+def test_a_competitor_never_linked_has_no_share_and_no_gap(tmp_path: Path, database_url: str) -> None:
+    config = config_of(tmp_path, database_url, competitors=("nobody.test",))
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    written = write_report(config, week=W47, now=NOW).folder
+    overall = [(r["domain"], r["mentions"], r["share"]) for r in rows_of(written, "share_of_voice.csv")][:2]
+    assert overall == [(OWN, "3", "1"), ("nobody.test", "0", "0")]
+    assert rows_of(written, "community_gaps.csv") == []
+    html = text_of((written / "report.html").read_text(encoding="utf-8"))
+    assert "Every community that linked a competitor in the last 12 weeks has linked you too." in html
+    assert "No competitor page was linked this week." in html
+
+
+def test_with_two_own_domains_each_is_counted_on_its_own(tmp_path: Path, database_url: str) -> None:
+    domains = f'[[domains]]\nname = "{OWN}"\n[[domains]]\nname = "{OTHER}"\n[[domains]]\nname = "{RIVAL}"\nrole = "competitor"\n'
+    config = make_config(
+        tmp_path, f'[tracker]\ndatabase_url = "{database_url}"\n{domains}[reports]\noutput_dir = "out"\n'
+    )
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    written = write_report(config, week=W47, now=NOW).folder
+    overall = [
+        (r["domain"], r["role"], r["mentions"], r["engagement"], r["value"], r["share"], r["previous_share"])
+        for r in rows_of(written, "share_of_voice.csv")
+        if r["platform"] == "all"
+    ]
+    assert overall == [
+        (OWN, "own", "3", "17", "60", "0.2727", "0.6667"),
+        (OTHER, "own", "4", "8", "155", "0.3636", "0"),
+        (RIVAL, "competitor", "4", "89", "150", "0.3636", "0.3333"),
+    ]
+    # other.net is now yours: r/python, stackoverflow, acme/tool, !selfhosted and acme/lib linked you
+    gaps = [(g["community"], g["domain"], g["value"]) for g in rows_of(written, "community_gaps.csv")]
+    assert gaps == [("r/rust", RIVAL, "110"), ("en.wikipedia.org", RIVAL, "80")]
