@@ -9,7 +9,19 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import alerts, detection, idle, ingest, many_domains, pages, report, startup, stream, x_cost
+from benchmarks import (
+    alerts,
+    detection,
+    idle,
+    ingest,
+    many_domains,
+    pages,
+    report,
+    share,
+    startup,
+    stream,
+    x_cost,
+)
 from benchmarks.common import Row
 
 NAMES = (
@@ -23,6 +35,7 @@ NAMES = (
     "pages",
     "alerts",
     "many_domains",
+    "share",
 )
 
 
@@ -67,6 +80,13 @@ def machine() -> str:
     return f"{platform.node()}: {platform.system()} {platform.machine()}, {cpus} CPUs{memory}, Python {platform.python_version()}"
 
 
+MODULES = {
+    "startup": startup, "idle": idle, "stream": stream, "report": report, "x_cost": x_cost,
+    "detection": detection, "pages": pages, "alerts": alerts, "many_domains": many_domains, "share": share,
+}  # fmt: skip
+"""Each benchmark but ingest (which also takes the PostgreSQL URL): ``run(quick) -> rows``."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the benchmarks still run")
@@ -81,24 +101,8 @@ def main() -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         if name == "ingest":
             rows += ingest.run(args.quick, postgres)
-        elif name == "startup":
-            rows += startup.run(args.quick)
-        elif name == "idle":
-            rows += idle.run(args.quick)
-        elif name == "stream":
-            rows += stream.run(args.quick)
-        elif name == "report":
-            rows += report.run(args.quick)
-        elif name == "x_cost":
-            rows += x_cost.run(args.quick)
-        elif name == "detection":
-            rows += detection.run(args.quick)
-        elif name == "pages":
-            rows += pages.run(args.quick)
-        elif name == "alerts":
-            rows += alerts.run(args.quick)
-        elif name == "many_domains":
-            rows += many_domains.run(args.quick)
+        else:
+            rows += MODULES[name].run(args.quick)
     output = table(rows)
     print(output)
     if args.write_results:

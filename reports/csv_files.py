@@ -29,7 +29,7 @@ COMMUNITIES_COLUMNS = ("platform", "community", "mentions", "engagement", "new")
 SUMMARY_COLUMNS = ("metric", "this_week", "previous_week", "change", "change_pct")
 WRITTEN = (
     "mentions.csv", "links.csv", "daily.csv", "summary.csv", "top_pages.csv", "top_posts.csv", "top_authors.csv",
-    "communities.csv", "pages.csv", "share_of_voice.csv", "report.html",
+    "communities.csv", "pages.csv", "share_of_voice.csv", "community_gaps.csv", "report.html",
 )  # fmt: skip
 """Every file a week's folder may hold (what the tracker wrote; anything else there is someone else's)."""
 

@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from reports import charts, labels, link_value
+from reports import charts, labels, link_value, share
 from reports.rollups import WeekReport, as_records
 from reports.text import readable, shorten
 from tracker.record import format_utc
@@ -158,6 +158,7 @@ def render_report(report: WeekReport) -> str:
         "first_day": human_day(report.start, timezone),
         "last_day": human_day(report.end - pd.Timedelta(seconds=1), timezone),
         **link_value.page_context(report.valuable, report.attention),
+        "share": share.page(report.share_of_voice),
     }  # fmt: skip
     year = report.week.monday.year
     return environment(timezone, year).get_template("report.html.j2").render(**context)

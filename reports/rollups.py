@@ -18,6 +18,7 @@ from reports.coverage import CoverageItem, coverage
 from reports.partials import Partials
 from reports.queries import Scope
 from reports.rows import top_post_rows
+from reports.share import ShareOfVoice
 from reports.slices import Pass, read_alone
 from tracker.csv_format import MENTION_COLUMNS
 from tracker.periods import IsoWeek
@@ -95,6 +96,7 @@ class WeekReport:
     partial: Mapping[str, str] = field(default_factory=dict)  # connector -> why it sees only part
     valuable: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports.link_value.most_valuable
     attention: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports.link_value.needing_attention
+    share_of_voice: ShareOfVoice | None = None  # with competitor domains (reports.share)
 
     @property
     def total(self) -> int:

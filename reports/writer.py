@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reports import csv_files, html, queries, rollups, slices
+from reports import csv_files, html, queries, rollups, share, slices
 from reports.index import read_week, render_index_page
 from reports.queries import Scope
 from tracker.errors import ConfigError
@@ -272,7 +272,12 @@ def _write_week(
         if helper is not None:
             helper.cancel()
         raise
+    report.share_of_voice = share.build(
+        store, week, timezone=timezone, own=domains, competitors=share.competitor_domains(config)
+    )
     csv_files.write_rollups(report, folder)  # the index reads each week's totals from summary.csv
+    if "csv" in formats and report.share_of_voice is not None:
+        share.write_files(report.share_of_voice, folder)
     if "csv" in formats:
         with store.read() as conn:
             csv_files.write_top_posts(

@@ -61,6 +61,15 @@ def test_check_opens_the_database_without_migrating_it(tmp_path: Path) -> None:
     assert f"(schema {HEAD_REVISION})" in run("--config", str(config), "check").output
 
 
+def test_check_names_the_competitor_domains(tmp_path: Path) -> None:
+    config = write(tmp_path, '[[domains]]\nname = "rival.com"\nrole = "competitor"\n')
+    result = run("--config", str(config), "check")
+    assert result.exit_code == 0, result.output
+    assert "domains: nytimes.com, rival.com\n" in result.output
+    assert "competitors (polled for the share of voice only): rival.com\n" in result.output
+    assert "competitors" not in run("--config", str(write(tmp_path)), "check").output
+
+
 def test_a_data_dir_that_cannot_be_created_fails_check_as_it_fails_poll(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("a file where a folder should be\n")
     config = write(tmp_path)

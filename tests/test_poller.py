@@ -74,6 +74,36 @@ def test_posts_without_our_links_or_by_excluded_authors_are_not_stored(
     store.close()
 
 
+def test_a_competitor_domain_is_searched_and_its_mentions_are_stored_like_an_own_domain(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    ScriptedConnector.SCRIPTS["rivals"] = lambda request: [
+        Page("s", [mention("1"), mention("2", url="https://blog.rival.com/post"), mention("3", url="https://rvl.co/x"),
+                   mention("4", url="https://notrival.com/"), mention("5", url="https://rival.com/", author_handle="Them")],
+             cursor=Cursor(1, {"n": 1}))
+    ]  # fmt: skip
+    domains = (
+        '[[domains]]\nname = "example.com"\n'
+        '[[domains]]\nname = "rival.com"\nrole = "competitor"\naliases = ["rvl.co"]\n'
+        'exclude_authors = ["hackernews:them"]\n'
+    )
+    cfg = config(tmp_path, database_url, scripted("one", "rivals"), domains=domains)
+    store = Store.open(cfg.database_url)
+    result = Poller(cfg, store, clock=clock).poll("one")
+    assert (result.status, result.fetched, result.new) == ("ok", 5, 3)
+    searched = ScriptedConnector.requests[-1].domains
+    assert [(d.name, d.role) for d in searched] == [
+        ("example.com", "own"), ("rival.com", "competitor"), ("rvl.co", "competitor"),
+    ]  # fmt: skip
+    stored = {m.platform_id: [(k.canonical_url, k.domain) for k in m.links] for m in store.iter_mentions()}
+    assert stored == {
+        "1": [("https://example.com/page", "example.com")],
+        "2": [("https://blog.rival.com/post", "rival.com")],
+        "3": [("https://rvl.co/x", "rival.com")],
+    }
+    store.close()
+
+
 def test_a_connector_receives_its_stored_cursors_and_the_pass_start(
     tmp_path: Path, database_url: str, clock: Clock
 ) -> None:

@@ -142,6 +142,12 @@ def check(state: State, online: bool) -> None:
             f"and {len(listed) - 5:,} more"
         ]
     click.echo(f"domains: {', '.join(listed)}")
+    competitors = [d.name for d in config.domains if d.role == "competitor"]
+    if competitors:
+        named = ", ".join(competitors[:5]) + (
+            f" and {len(competitors) - 5:,} more" if len(competitors) > 5 else ""
+        )
+        click.echo(f"competitors (polled for the share of voice only): {named}")
     click.echo(f"database: {check_database(config)}")
     check_folder(config.data_dir)
     click.echo(f"data: {config.data_dir} (writable)")

@@ -447,10 +447,13 @@ class Poller:
 
 def searched_domains(domains: Sequence[DomainSettings]) -> tuple[DomainSettings, ...]:
     """The domains a connector searches for: each monitored domain, then each alias as a domain of its own
-    (same subdomain rule and excluded authors), so posts linking only to an alias are found too."""
+    (same subdomain rule, excluded authors and role), so posts linking only to an alias are found too."""
     aliases = [
         DomainSettings(
-            name=alias, include_subdomains=domain.include_subdomains, exclude_authors=domain.exclude_authors
+            name=alias,
+            include_subdomains=domain.include_subdomains,
+            exclude_authors=domain.exclude_authors,
+            role=domain.role,
         )
         for domain in domains
         for alias in domain.aliases

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from reports import write_report
+from tests.conftest import make_config
 from tests.reports.fixtures import at, fill, link, post
-from tests.reports.test_rollups import NOW, W47, config_for
+from tests.reports.test_rollups import NOW, W47
 from tracker.connector import Page
 from tracker.periods import IsoWeek
 from tracker.record import Metrics
+from tracker.settings import Config
 from tracker.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -59,6 +61,28 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
+def config_with_rival(tmp_path: Path) -> Config:
+    """The two own domains of the roll-up tests and a competitor, rival.com (its share-of-voice sections)."""
+    return make_config(
+        tmp_path,
+        f"""
+        [tracker]
+        database_url = "sqlite:///{tmp_path / "tracker.db"}"
+        [[domains]]
+        name = "example.com"
+        [[domains]]
+        name = "example.org"
+        [[domains]]
+        name = "rival.com"
+        role = "competitor"
+        [reports]
+        output_dir = "out"
+        [connectors.hn]
+        type = "hackernews"
+        """,
+    )
+
+
 def hostile_store(store: Store) -> None:
     fill(store)
     for index, payload in enumerate(PAYLOADS):
@@ -66,6 +90,11 @@ def hostile_store(store: Store) -> None:
             "reddit", f"t3_x{index}", at(19, 10 + index),
             (link(f"https://example.com/{index}?q={payload}", "example.com", payload),),
             title=payload, text=payload, author_handle=payload, author_name=payload, community=payload,
+        )  # fmt: skip
+        rival = post(
+            "reddit", f"t3_rival{index}", at(20, 10 + index),
+            (link(f"https://rival.com/{index}?q={payload}", "rival.com", payload),),
+            title=payload, community=f"r/{payload}",
         )  # fmt: skip
         store.write_page(
             connector="reddit",
@@ -75,6 +104,10 @@ def hostile_store(store: Store) -> None:
             mentions_to_store=[item],
             now=NOW,
         )
+        store.write_page(
+            connector=rival.platform, platform=rival.platform, run_id=None, page=Page("k"),
+            mentions_to_store=[rival], now=NOW,
+        )  # fmt: skip
 
 
 def _at_width(driver: Any, width: int) -> int:
@@ -95,7 +128,7 @@ def test_the_report_renders_offline_and_never_runs_post_content(browser: object,
     from selenium.webdriver.common.by import By
 
     driver: Any = browser
-    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    config = config_with_rival(tmp_path)
     store = Store.open(config.database_url)
     hostile_store(store)
     store.close()
@@ -121,7 +154,9 @@ def test_the_report_renders_offline_and_never_runs_post_content(browser: object,
     charts = driver.find_elements(By.CSS_SELECTOR, ".chart")
     assert len(charts) == 3
     assert all(chart.is_displayed() and chart.size["height"] > 20 for chart in charts)
-    for section in ("pages", "posts", "authors", "communities", "anchors", "coverage", "definitions"):
+    sections = ("pages", "posts", "authors", "communities", "anchors", "coverage", "definitions", "share-of-voice",
+                "community-gaps", "competitor-pages")  # fmt: skip
+    for section in sections:
         table = driver.find_element(By.CSS_SELECTOR, f"#{section}")
         assert table.is_displayed()
     hrefs = [a.get_attribute("href") for a in driver.find_elements(By.TAG_NAME, "a")]
@@ -149,6 +184,12 @@ def busy_store(store: Store) -> None:
             author_handle=f"someone_with_a_long_handle_{index}", community=f"r/subreddit_number_{index % 7}",
             metrics=Metrics(score=index * 7, replies=index), community_size=120_000 + index,
         )  # fmt: skip
+        rival_url = url.replace("example.com", "rival.com")
+        rival = post(
+            "hackernews" if index % 3 else "reddit", f"t3_rival{index}" if index % 3 == 0 else str(900 + index),
+            at(17 + index % 6, 9), (link(rival_url, "rival.com"),),
+            community=f"r/a_community_that_only_ever_links_the_competitor_{index}", metrics=Metrics(score=index),
+        )  # fmt: skip
         store.write_page(
             connector="reddit",
             platform="reddit",
@@ -157,6 +198,10 @@ def busy_store(store: Store) -> None:
             mentions_to_store=[item],
             now=NOW,
         )
+        store.write_page(
+            connector=rival.platform, platform=rival.platform, run_id=None, page=Page("k"),
+            mentions_to_store=[rival], now=NOW,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -166,7 +211,7 @@ def test_nothing_is_wider_than_the_screen_and_chart_labels_stay_readable(
     from selenium.webdriver.common.by import By
 
     driver: Any = browser
-    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    config = config_with_rival(tmp_path)
     store = Store.open(config.database_url)
     busy_store(store)
     store.close()
