@@ -401,3 +401,20 @@ def test_delivered_alerts_are_forgotten_after_30_days(
     with store.read() as conn:
         assert conn.execute(select(alert_events)).all() == []
     assert deliveries(store) == []
+
+
+def test_a_stopping_sender_sends_nothing_more_and_leaves_the_rest_pending(
+    tmp_path: Path, store: Store, clock: Clock, receiver: WebhookReceiver
+) -> None:
+    fix_path(receiver)
+    config = alert_config(tmp_path, receiver)
+    store_mentions(config, store, clock, matched(mention("1")), matched(mention("2")))
+    sender = delivery.Sender(config, store, clock)
+    try:
+        sender.stop.set()  # the daemon is stopping, or this process is no longer the leader
+        assert sender.pass_once() == 0
+    finally:
+        sender.close()
+    assert receiver.accepted == {}
+    assert {row["status"] for row in deliveries(store)} == {"pending"}
+    assert deliver(config, store, clock) == len(deliveries(store))  # the next sender delivers them all

@@ -169,3 +169,19 @@ def test_the_page_checker_records_a_broken_page_in_its_own_transaction(store: St
         ("page_broken", "example.com",
          {"page": "https://example.com/gone", "status": 404, "problem": None, "final_url": None}),
     ]  # fmt: skip
+
+
+def test_an_edit_that_links_a_page_never_linked_before_is_a_first_link(store: Store, clock: Clock) -> None:
+    box = outbox.for_rules(["example.com"], [rule(on=("first_link_to_page",))])
+    first = (Link("https://example.com/a", "text", "A"),)
+    write(store, clock, matched(mention("1", links=first)), box=box)
+    assert events(store) == [
+        ("first_link_to_page", "example.com", {"page": "https://example.com/a", "anchor_text": "A"})
+    ]
+    clock.advance(hours=1)
+    gained = (*first, Link("https://example.com/c", "text", "C"))  # a wiki article gains a citation
+    write(store, clock, matched(mention("1", links=gained)), box=box)
+    write(store, clock, matched(mention("1", links=gained)), box=box)  # seen again: nothing new
+    assert events(store)[1:] == [
+        ("first_link_to_page", "example.com", {"page": "https://example.com/c", "anchor_text": "C"})
+    ]

@@ -365,3 +365,43 @@ def test_a_page_that_breaks_writes_one_page_broken_event_for_the_alert_rules(
     assert [(event, domain) for event, domain, _ in rows] == [("page_broken", "example.com")]
     payload = json.loads(rows[0][2])
     assert (payload["page"], payload["status"]) == ("https://example.com/p", 404)
+
+
+def test_a_stored_page_whose_host_the_config_no_longer_covers_is_not_asked_and_not_broken(
+    tmp_path: Path, site: FakeSite, database_url: str, clock: Clock
+) -> None:
+    from sqlalchemy import func, select
+
+    from tracker.schema import alert_events
+
+    config = make_config(
+        tmp_path,
+        f"""
+        [tracker]
+        data_dir = "data"
+        database_url = "{database_url}"
+        connect_to = {{"blog.example.com" = "{site.url}"}}
+
+        [[domains]]
+        name = "example.com"
+        include_subdomains = false
+
+        [[alerts]]
+        name = "team"
+        on = ["page_broken"]
+        webhook_url = "http://127.0.0.1:9/hook"
+        webhook_secret = "s3cret"
+        """,
+    )
+    store = Store.open(config.database_url)
+    try:
+        link(store, clock, "https://blog.example.com/x")  # stored while subdomains still counted
+        done = PageChecker(config, store, clock=clock).run()
+        with store.read() as conn:
+            (row,) = checked_pages(conn, ["example.com"], broken_only=False)
+            events = conn.execute(select(func.count()).select_from(alert_events)).scalar_one()
+    finally:
+        store.close()
+    assert (done.checked, done.broken, done.became_broken, events) == (1, 0, 0, 0)
+    assert not row["broken"] and "not a host of an own domain" in row["error"]
+    assert site.seen("blog.example.com", "/x") == []

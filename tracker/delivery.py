@@ -394,6 +394,7 @@ class Sender:
         self.rules = {rule.name: rule for rule in config.alerts}
         self.channels = Channels(config)
         self._waiting_until: dict[tuple[str, str], datetime] = {}  # a failing channel's next attempt
+        self.stop = threading.Event()  # set by run's caller: a drain sends nothing more once it is
 
     def close(self) -> None:
         self.channels.close()
@@ -421,6 +422,8 @@ class Sender:
     def drain(self, rule_name: str, channel: str) -> int:
         """Deliver one channel's due deliveries (a digest rule: one message); returns how many were sent."""
         rule = self.rules[rule_name]
+        if self.stop.is_set():
+            return 0
         if rule.digest:
             return self._drain_digest(rule, channel)
         sent = 0
@@ -434,6 +437,8 @@ class Sender:
                 .order_by(alert_deliveries.c.id).limit(SEND_BATCH)
             ).all()  # fmt: skip
         for row in rows:
+            if self.stop.is_set():
+                break  # stopping (or no longer the leader): the rest stay pending for whoever sends next
             answer = self.channels.send(rule, channel, row.delivery_id, json.loads(row.body))
             self._record(rule, channel, [row.id], row.attempts, row.created_at, answer)
             if not answer.ok:
@@ -510,9 +515,11 @@ class Sender:
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop``: woken by new events, else every second; each channel in a worker of its own,
         so a slow one never holds up the rest."""
+        self.stop = stop
         busy: dict[tuple[str, str], Future[int]] = {}
-        with ThreadPoolExecutor(max_workers=max(1, sum(len(r.channels) for r in self.rules.values())),
-                                thread_name_prefix="alerts") as pool:  # fmt: skip
+        workers = max(1, sum(len(r.channels) for r in self.rules.values()))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alerts")
+        try:
             while not stop.is_set():
                 WAKE.clear()
                 try:
@@ -524,6 +531,9 @@ class Sender:
                     log.error("alert delivery: %s: %s", type(exc).__name__, exc)
                 WAKE.wait(IDLE_WAIT)
                 stop.wait(0.02)  # lets a burst of pages commit before the next round
+        finally:
+            # A send in flight is not waited for: unrecorded, it is sent again (same delivery id) next time.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _drain_logged(self, rule: str, channel: str) -> int:
         try:

@@ -119,18 +119,7 @@ def note_new(driver: Driver, outbox: Outbox, items: Sequence[tuple[int, Mention]
                 decided.add(driver, "new_mention", f"{_key(mention)}|{domain}", now, domain=domain,
                             platform=mention.platform, mention_id=mid)  # fmt: skip
     if outbox.wants("first_link_to_page"):
-        urls = sorted({url for _, _, links in recent for _, url, _ in links})
-        known: set[str] = set()
-        for start in range(0, len(urls), _CHUNK):
-            chunk = urls[start : start + _CHUNK]
-            known.update(row[0] for row in driver.rows(
-                f"SELECT canonical_url FROM pages WHERE canonical_url IN ({_in(len(chunk))})", chunk))  # fmt: skip
-        for mid, mention, links in sorted(recent, key=lambda item: item[1].created_at):
-            for domain, url, anchor in links:
-                if url not in known:
-                    known.add(url)
-                    decided.add(driver, "first_link_to_page", url, now, domain=domain, platform=mention.platform,
-                                mention_id=mid, payload={"page": url, "anchor_text": anchor})  # fmt: skip
+        _first_links(driver, decided, recent, now)
     if outbox.wants("new_community"):
         _new_communities(driver, decided, recent, now)
     if outbox.wants("engagement_over"):
@@ -138,6 +127,41 @@ def note_new(driver: Driver, outbox: Outbox, items: Sequence[tuple[int, Mention]
             _crossed(driver, decided, outbox, mid, mention.platform, _key(mention), links, None,
                      mention.engagement, now)  # fmt: skip
     decided.flush(driver)
+
+
+def note_first_links_of_edits(
+    driver: Driver, outbox: Outbox, items: Sequence[tuple[int, Mention]], now: datetime
+) -> None:
+    """first_link_to_page for pages an edit links for the first time ever (a wiki article that gains a
+    citation, an edited post). Called before ``pages`` learns of the edited posts' links."""
+    if not outbox.wants("first_link_to_page"):
+        return
+    edited = [(mid, m, links) for mid, m in items if (links := _own_links(outbox, m))]
+    if edited:
+        decided = Decided()
+        _first_links(driver, decided, edited, now)
+        decided.flush(driver)
+
+
+def _first_links(
+    driver: Driver,
+    decided: Decided,
+    items: Sequence[tuple[int, Mention, list[tuple[str, str, str | None]]]],
+    now: datetime,
+) -> None:
+    """first_link_to_page for each own page of ``items`` that ``pages`` does not know yet, by the earliest post."""
+    urls = sorted({url for _, _, links in items for _, url, _ in links})
+    known: set[str] = set()
+    for start in range(0, len(urls), _CHUNK):
+        chunk = urls[start : start + _CHUNK]
+        known.update(row[0] for row in driver.rows(
+            f"SELECT canonical_url FROM pages WHERE canonical_url IN ({_in(len(chunk))})", chunk))  # fmt: skip
+    for mid, mention, links in sorted(items, key=lambda item: item[1].created_at):
+        for domain, url, anchor in links:
+            if url not in known:
+                known.add(url)
+                decided.add(driver, "first_link_to_page", url, now, domain=domain, platform=mention.platform,
+                            mention_id=mid, payload={"page": url, "anchor_text": anchor})  # fmt: skip
 
 
 def _new_communities(

@@ -53,12 +53,15 @@ class PageCheck:
     error: str | None = None
     requests: int = 0
     offsite: bool = False
+    skipped: bool = (
+        False  # not asked: its host is no longer one the config checks (an alias or subdomain dropped)
+    )
 
     @property
     def broken(self) -> bool:
         """The page answered 4xx/5xx, or no answer came (CONTRACT §6 ``page_broken``). A redirect off the own
-        domains is not broken: it is where the page sends readers."""
-        if self.offsite:
+        domains is not broken: it is where the page sends readers; a page not asked is not broken either."""
+        if self.offsite or self.skipped:
             return False
         return self.status is None or self.status >= 400
 
@@ -207,7 +210,9 @@ class PageProber:
         seen = {url}
         host = url_host(url)
         if host is None or not self.allowed(host):
-            return PageCheck(url, error=f"{host or url} is not a host of an own domain; not checked")
+            return PageCheck(
+                url, error=f"{host or url} is not a host of an own domain; not checked", skipped=True
+            )
         while True:
             answer: Response | None = None
             for method in ("HEAD", "GET"):

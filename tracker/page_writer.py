@@ -426,8 +426,10 @@ def _store_edits(
         chunk = ids[start : start + CHUNK]
         driver.run(f"DELETE FROM links WHERE mention_id IN ({_in_list(len(chunk))})", chunk)
     _insert_links(driver, [(mention_id, mention) for mention_id, mention, _ in edited])
-    if before and outbox is not None:
-        alerts.note_lost_links(driver, outbox, before, [(i, m) for i, m, _ in edited], now)
+    if outbox is not None:
+        if before:
+            alerts.note_lost_links(driver, outbox, before, [(i, m) for i, m, _ in edited], now)
+        alerts.note_first_links_of_edits(driver, outbox, [(i, m) for i, m, _ in edited], now)
     _note_firsts(driver, [mention for _, mention, _ in edited], authors=False)
 
 

@@ -2,7 +2,7 @@
 channel: pending, sent or failed)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 """
 
