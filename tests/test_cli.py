@@ -500,3 +500,33 @@ def test_poll_resolves_short_links_and_status_shows_their_budget(tmp_path: Path)
     report = json.loads(run("--config", str(path), "status", "--json").stdout)
     assert report["short_links"]["requests_per_minute"] == 60
     assert report["short_links"]["waiting"] == 0
+
+
+def test_check_says_how_pages_are_checked_and_where_each_alert_goes_without_its_secrets(
+    tmp_path: Path,
+) -> None:
+    rule = """
+[pages]
+interval = "3d"
+requests_per_second = 0.5
+[[alerts]]
+name = "team"
+on = ["first_link_to_page", "page_broken"]
+webhook_url = "https://hooks.example.net/T0KEN123abc/path"
+webhook_secret = "hmac-s3cret-value"
+notify = ["slack://TOKENa1b2c3/TOKENd4e5f6/#links"]
+digest = "1h"
+"""
+    result = run("--config", str(write(tmp_path, extra=rule)), "check")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        "pages: each linked page of your own domains checked every 3d, at most 0.5 request(s) a second per host "
+        "(tracker pages lists them)"
+    ) in lines
+    assert (
+        "alert team: first_link_to_page, page_broken -> webhook https://hooks.example.net, notify[0] slack; "
+        "a digest every 1h"
+    ) in lines
+    for secret in ("T0KEN123abc", "hmac-s3cret-value", "TOKENa1b2c3", "TOKENd4e5f6"):
+        assert secret not in result.output

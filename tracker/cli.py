@@ -155,6 +155,7 @@ def check(state: State, online: bool) -> None:
     click.echo(
         f"reports: {config.reports.output_dir} (writable) every {config.reports.schedule} {config.tracker.timezone}"
     )
+    _describe_pages_and_alerts(config)
     for name, settings in config.connectors.items():
         if not settings.enabled:
             click.echo(f"  {name}: disabled")
@@ -171,6 +172,26 @@ def check(state: State, online: bool) -> None:
     click.echo("config OK")
     if online:
         _check_online(config)
+
+
+def _describe_pages_and_alerts(config: Config) -> None:
+    """What ``tracker check`` says of the page checks and the alert rules (channels without their secrets)."""
+    from tracker.delivery import channel_label
+    from tracker.settings import format_duration
+
+    pages = config.pages
+    if pages.check and config.own_domains:
+        rate = f"{pages.requests_per_second:g}"
+        click.echo(
+            f"pages: each linked page of your own domains checked every {format_duration(pages.interval)}, "
+            f"at most {rate} request(s) a second per host (tracker pages lists them)"
+        )
+    else:
+        click.echo("pages: not checked" + ("" if pages.check else " ([pages] check = false)"))
+    for rule in config.alerts:
+        channels = ", ".join(channel_label(rule, channel) for channel in rule.channels)
+        digest = f"; a digest every {format_duration(rule.digest)}" if rule.digest else ""
+        click.echo(f"alert {rule.name}: {', '.join(rule.on)} -> {channels}{digest}")
 
 
 def _check_online(config: Config) -> None:
