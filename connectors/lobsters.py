@@ -16,7 +16,7 @@ a story or comment that is gone (404, or Lobsters' "can't find comment" 400) or 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -138,23 +138,10 @@ class LobstersConnector(Connector):
                 oldest = mention.created_at if oldest is None else min(oldest, mention.created_at)
                 if mention.created_at >= lower:
                     mentions.append(mention)
-            done = len(listing) < STORIES_PER_PAGE or (oldest is not None and oldest < lower)
-            gaps = []
-            if not done and number == self.settings.max_pages and oldest is not None:
-                gaps.append(
-                    Gap(key, lower, oldest, f"more than {self.settings.max_pages} pages of Lobsters stories")
-                )
-                done = True
-            yield Page(
-                key,
-                mentions,
-                cursor=self.make_cursor(state) if done else None,
-                usage=self.context.usage.take(items_read=len(listing)),
-                gaps=gaps,
-                skipped=len(problems),
-                problems=problems,
-            )
-            if done:
+            page = self._listing_page(key, lower, state, number, mentions, problems, oldest,
+                                      len(listing), len(listing) < STORIES_PER_PAGE, "stories")  # fmt: skip
+            yield page
+            if page.cursor is not None:
                 return
 
     def _comments(self, request: FetchRequest, matcher: DomainMatcher) -> Iterator[Page]:
@@ -178,24 +165,34 @@ class LobstersConnector(Connector):
                 if mention is not None:
                     mentions.append(mention)
             oldest = min((item.published for item in items), default=None)
-            done = len(items) < COMMENTS_PER_PAGE or (oldest is not None and oldest < lower)
-            gaps = []
-            if not done and number == self.settings.max_pages and oldest is not None:
-                gaps.append(
-                    Gap(key, lower, oldest, f"more than {self.settings.max_pages} pages of Lobsters comments")
-                )
-                done = True
-            yield Page(
-                key,
-                mentions,
-                cursor=self.make_cursor(state) if done else None,
-                usage=self.context.usage.take(items_read=len(items)),
-                gaps=gaps,
-                skipped=len(problems),
-                problems=problems,
-            )
-            if done:
+            page = self._listing_page(key, lower, state, number, mentions, problems, oldest,
+                                      len(items), len(items) < COMMENTS_PER_PAGE, "comments")  # fmt: skip
+            yield page
+            if page.cursor is not None:
                 return
+
+    def _listing_page(
+        self, key: str, lower: datetime, state: Mapping[str, Any], number: int, mentions: list[Mention],
+        problems: list[str], oldest: datetime | None, read: int, last_page: bool, what: str,
+    ) -> Page:  # fmt: skip
+        """One page of a newest-first listing: it ends the source (carrying the cursor) when the listing ran
+        out, reached back past ``lower``, or hit ``max_pages`` (then with a coverage gap)."""
+        done = last_page or (oldest is not None and oldest < lower)
+        gaps = []
+        if not done and number == self.settings.max_pages and oldest is not None:
+            gaps.append(
+                Gap(key, lower, oldest, f"more than {self.settings.max_pages} pages of Lobsters {what}")
+            )
+            done = True
+        return Page(
+            key,
+            mentions,
+            cursor=self.make_cursor(state) if done else None,
+            usage=self.context.usage.take(items_read=read),
+            gaps=gaps,
+            skipped=len(problems),
+            problems=problems,
+        )
 
     def _comment(self, short_id: str, tags: dict[str, list[str]]) -> Mention | None:
         """The comment as JSON, with its story's tags; None when it is gone or deleted."""
