@@ -58,21 +58,6 @@ def _rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> li
     return rows
 
 
-def page_values(
-    conn: Connection, dialect: str, scope: Scope, start: datetime, end: datetime
-) -> dict[str, int]:
-    """The week's summed value per linked page (a mention counts once per page it links)."""
-    condition, params = scope.links()
-    rows = _rows(
-        conn, dialect,
-        "SELECT d.canonical_url, COALESCE(SUM(v.value), 0) FROM (SELECT DISTINCT l.mention_id, l.canonical_url "
-        f"FROM links l JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}{condition}) d "
-        "JOIN mentions v ON v.id = d.mention_id GROUP BY d.canonical_url",
-        (start, end, *params),
-    )  # fmt: skip
-    return {str(url): int(total) for url, total in rows}
-
-
 def most_valuable(
     conn: Connection, dialect: str, scope: Scope, start: datetime, end: datetime, limit: int = TOP_LINKS
 ) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from reports.queries import (
     LINK_DOMAIN,
     PLATFORM,
     REACH_VALUE,
+    VALUE_VALUE,
 )
 from tracker.csv_format import needs_guard
 
@@ -37,7 +38,7 @@ class Partials:
     domains: pd.DataFrame  # domain -> mentions, engagement, reach
     authors: pd.DataFrame  # (platform, author_key) -> mentions, engagement, followers, latest_at, latest_id
     communities: pd.DataFrame  # (platform, community) -> mentions, engagement
-    pages: pd.DataFrame  # canonical_url -> domain, mentions, engagement, first_at
+    pages: pd.DataFrame  # canonical_url -> domain, mentions, engagement, value (summed), first_at
     page_platforms: pd.DataFrame  # (canonical_url, platform), once each
     anchors: pd.Series  # anchor text -> links
     top: pd.DataFrame  # the highest by engagement: id, rank (engagement, unknown as -1), created_at
@@ -93,7 +94,7 @@ class Gatherer:
     def __init__(self, timezone: str) -> None:
         self.timezone = timezone
         self.numbers: dict[str, list[np.ndarray[Any, Any]]] = {
-            name: [] for name in ("id", "followers", "engagement", "reach", "mention_id")
+            name: [] for name in ("id", "followers", "engagement", "reach", "value", "mention_id")
         }
         self.created: list[np.ndarray[Any, Any]] = []
         self.strings = {
@@ -109,6 +110,7 @@ class Gatherer:
         numbers["followers"].append(_numbers([row[FOLLOWERS_VALUE] for row in firsts]))
         numbers["engagement"].append(_numbers([row[ENGAGEMENT_VALUE] for row in firsts]))
         numbers["reach"].append(_numbers([row[REACH_VALUE] for row in firsts]))
+        numbers["value"].append(_numbers([row[VALUE_VALUE] for row in firsts]))
         numbers["mention_id"].append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
         self.created.append(
             np.array([row[CREATED][:-1] for row in firsts], dtype="datetime64[s]")
@@ -136,6 +138,7 @@ class Gatherer:
                 "community": self.strings["community"].categorical(),
                 "engagement": _integers(joined("engagement", np.float64)),
                 "reach": _integers(joined("reach", np.float64)),
+                "value": _integers(joined("value", np.float64)),
             }
         )
         linked = pd.DataFrame(
@@ -157,7 +160,10 @@ def gather(firsts: Sequence[Sequence[Any]], links: Sequence[Sequence[Any]], time
 
 
 def _figures(mentions: pd.DataFrame, linked: pd.DataFrame, timezone: str) -> Partials:
-    known = mentions.assign(engagement=mentions["engagement"].fillna(0), reach=mentions["reach"].fillna(0))
+    known = mentions.assign(
+        engagement=mentions["engagement"].fillna(0), reach=mentions["reach"].fillna(0),
+        value=mentions["value"].fillna(0),
+    )  # fmt: skip
     local_day = mentions["created_at"].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
     daily = mentions.assign(date=local_day).groupby(["date", "platform"], observed=True).size()
     platforms = known.groupby("platform", observed=True).agg(
@@ -176,11 +182,11 @@ def _figures(mentions: pd.DataFrame, linked: pd.DataFrame, timezone: str) -> Par
         .agg(mentions=("id", "size"), engagement=("engagement", "sum"))
     )
     per_mention = linked.drop_duplicates(["mention_id", "canonical_url"]).merge(
-        known[["id", "platform", "engagement", "reach", "created_at"]], left_on="mention_id", right_on="id"
+        known[["id", "platform", "engagement", "reach", "value", "created_at"]], left_on="mention_id", right_on="id"
     )
     pages = per_mention.groupby("canonical_url", observed=True).agg(
         domain=("domain", "first"), mentions=("id", "size"), engagement=("engagement", "sum"),
-        first_at=("created_at", "min"),
+        value=("value", "sum"), first_at=("created_at", "min"),
     )  # fmt: skip
     page_platforms = per_mention[["canonical_url", "platform"]].drop_duplicates()
     by_domain = (
@@ -246,7 +252,7 @@ def merge(parts: Sequence[Partials]) -> Partials:
         stacked("pages", "canonical_url", "domain")
         .groupby("canonical_url")
         .agg(domain=("domain", "first"), mentions=("mentions", "sum"), engagement=("engagement", "sum"),
-             first_at=("first_at", "min"))
+             value=("value", "sum"), first_at=("first_at", "min"))
     )  # fmt: skip
     page_platforms = pd.concat(
         [_as_strings(part.page_platforms.copy(), "canonical_url", "platform") for part in parts],

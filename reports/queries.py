@@ -115,7 +115,7 @@ TAIL = 12  # likes, reposts, replies, quotes, score, engagement, views, reach, v
 LINK_URL, LINK_CANONICAL, LINK_DOMAIN, LINK_ANCHOR, LINK_SOURCE = 13, 14, 15, 16, 17
 PLATFORM, CREATED, COMMUNITY = 1, 5, 9  # CREATED: ISO 8601 UTC with a Z
 # ... then raw values the figures need (reports.partials).
-AUTHOR_KEY, FOLLOWERS_VALUE, ENGAGEMENT_VALUE, REACH_VALUE = 18, 19, 20, 21
+AUTHOR_KEY, FOLLOWERS_VALUE, ENGAGEMENT_VALUE, REACH_VALUE, VALUE_VALUE = 18, 19, 20, 21, 22
 # As raw values: the head, the nine numbers, the link's five columns, and the thread a comment was made in
 # (for the page's "comment on" link).
 RAW_TAIL = slice(12, 21)
@@ -149,7 +149,7 @@ def mention_link_select(dialect: str, *, for_csv: bool) -> str:
         text("m.title"), text("m.text"), *numbers,
         text("l.url"), ours("l.canonical_url"), ours("l.domain"), text("l.anchor_text"), ours("l.source"),
         *(
-            ("COALESCE(m.author_id, m.author_handle)", "m.author_followers", "m.engagement", "m.reach")
+            ("COALESCE(m.author_id, m.author_handle)", "m.author_followers", "m.engagement", "m.reach", "m.value")
             if for_csv else ("m.thread_id",)
         ),
     ]  # fmt: skip

@@ -172,10 +172,8 @@ def _daily(figures: Partials, week: IsoWeek) -> pd.DataFrame:
     )
 
 
-def _top_pages(
-    figures: Partials, first: Mapping[str, Any], start: datetime, values: Mapping[str, int] | None = None
-) -> pd.DataFrame:
-    """Pages by summed value (``values``, then mentions), with engagement, platforms, when each was first
+def _top_pages(figures: Partials, first: Mapping[str, Any], start: datetime) -> pd.DataFrame:
+    """Pages by summed value (a mention counts once per page it links), then mentions, with engagement, platforms, when each was first
     linked (``first``, from the pages table) and whether that was this week."""
     if not len(figures.pages):
         return pd.DataFrame(columns=PAGE_COLUMNS)
@@ -189,7 +187,7 @@ def _top_pages(
     grouped["engagement"] = grouped["engagement"].astype("int64")
     grouped["mentions"] = grouped["mentions"].astype("int64")
     grouped["domain"] = grouped["domain"].astype(str)
-    grouped["value"] = [int((values or {}).get(url, 0)) for url in grouped.index]
+    grouped["value"] = grouped["value"].astype("int64")
     grouped = grouped.rename_axis("canonical_url").reset_index()
     grouped = grouped.sort_values(
         ["value", "mentions", "engagement", "canonical_url"], ascending=[False, False, False, True]
@@ -326,13 +324,12 @@ def build(store: Store, week: IsoWeek, *, timezone: str, domains: list[str], pla
         tracking_since = store.first_run_at()
         if previous_counts is None:
             previous = queries.week_counts(conn, dialect, previous_start, previous_end, scope)
-        values = link_value.page_values(conn, dialect, scope, start, end)
         checks = link_value.latest_checks(conn, dialect, [str(url) for url in figures.pages.index])
         valuable = link_value.most_valuable(conn, dialect, scope, start, end)
         attention = link_value.needing_attention(conn, dialect, domains)
     if previous_counts is not None:
         previous = previous_counts()
-    top_pages = link_value.with_checks(_top_pages(figures, first, start, values), checks)
+    top_pages = link_value.with_checks(_top_pages(figures, first, start), checks)
     affected = {platforms.get(item.connector, "") for item in (*this_coverage, *previous_coverage)}
     partial = tracking_since is not None and previous_start < tracking_since < start
     unreliable_all = bool(this_coverage or previous_coverage or partial)
