@@ -4,8 +4,10 @@ union of its slices' (a mention falls in one slice)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,11 @@ def _numbers(values: Sequence[int | None]) -> np.ndarray[Any, Any]:
     return np.array(values, dtype=np.float64)
 
 
+def _utc_seconds(cells: Sequence[str]) -> np.ndarray[Any, Any]:
+    """ISO 8601 UTC cells ("2026-11-16T08:00:00Z") as datetime64 seconds."""
+    return np.array([cell[:-1] for cell in cells], dtype="datetime64[s]")  # numpy reads no "Z"
+
+
 def _integers(values: np.ndarray[Any, Any]) -> pd.Series:
     return pd.Series(pd.array(values, dtype="Float64")).astype("Int64")
 
@@ -67,14 +74,12 @@ class _Strings:
 
     def __init__(self, *, cells: bool = False) -> None:
         self.cells = cells  # CSV cells: '' is unknown, and the formula guard is taken off
-        self.table: dict[str | None, int] = {}
+        self.table: defaultdict[str | None, int] = defaultdict()
+        self.table.default_factory = self.table.__len__  # a new value's code: the count before it (in C)
         self.codes: list[np.ndarray[Any, Any]] = []
 
     def add(self, values: Sequence[str | None]) -> None:
-        table = self.table
-        self.codes.append(
-            np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int32, count=len(values))
-        )
+        self.codes.append(np.fromiter(map(self.table.__getitem__, values), dtype=np.int32, count=len(values)))
 
     def categorical(self) -> pd.Categorical:
         texts: list[str | None] = list(self.table)
@@ -105,22 +110,29 @@ class Gatherer:
     def add(self, firsts: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]) -> None:
         """Each mention's first (mention, link) row, and all of them (the layout of
         :func:`reports.queries.mention_link_select` with the raw extras)."""
+        if not rows:
+            return
         numbers, strings = self.numbers, self.strings
-        numbers["id"].append(np.fromiter((row[0] for row in firsts), dtype=np.int64, count=len(firsts)))
-        numbers["followers"].append(_numbers([row[FOLLOWERS_VALUE] for row in firsts]))
-        numbers["engagement"].append(_numbers([row[ENGAGEMENT_VALUE] for row in firsts]))
-        numbers["reach"].append(_numbers([row[REACH_VALUE] for row in firsts]))
-        numbers["value"].append(_numbers([row[VALUE_VALUE] for row in firsts]))
-        numbers["mention_id"].append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
-        self.created.append(
-            np.array([row[CREATED][:-1] for row in firsts], dtype="datetime64[s]")
-        )  # no Z: UTC
-        strings["platform"].add([row[PLATFORM] for row in firsts])
-        strings["author_key"].add([row[AUTHOR_KEY] for row in firsts])
-        strings["community"].add([row[COMMUNITY] for row in firsts])
-        strings["canonical_url"].add([row[LINK_CANONICAL] for row in rows])
-        strings["domain"].add([row[LINK_DOMAIN] for row in rows])
-        strings["anchor_text"].add([row[LINK_ANCHOR] for row in rows])
+
+        def mention(index: int) -> list[Any]:
+            return list(map(itemgetter(index), firsts))
+
+        def link(index: int) -> list[Any]:
+            return list(map(itemgetter(index), rows))
+
+        numbers["id"].append(np.array(mention(0), dtype=np.int64))
+        numbers["followers"].append(_numbers(mention(FOLLOWERS_VALUE)))
+        numbers["engagement"].append(_numbers(mention(ENGAGEMENT_VALUE)))
+        numbers["reach"].append(_numbers(mention(REACH_VALUE)))
+        numbers["value"].append(_numbers(mention(VALUE_VALUE)))
+        numbers["mention_id"].append(np.array(link(0), dtype=np.int64))
+        self.created.append(_utc_seconds(mention(CREATED)))
+        strings["platform"].add(mention(PLATFORM))
+        strings["author_key"].add(mention(AUTHOR_KEY))
+        strings["community"].add(mention(COMMUNITY))
+        strings["canonical_url"].add(link(LINK_CANONICAL))
+        strings["domain"].add(link(LINK_DOMAIN))
+        strings["anchor_text"].add(link(LINK_ANCHOR))
 
     def figures(self) -> Partials:
         def joined(name: str, dtype: Any) -> np.ndarray[Any, Any]:
@@ -164,8 +176,11 @@ def _figures(mentions: pd.DataFrame, linked: pd.DataFrame, timezone: str) -> Par
         engagement=mentions["engagement"].fillna(0), reach=mentions["reach"].fillna(0),
         value=mentions["value"].fillna(0),
     )  # fmt: skip
-    local_day = mentions["created_at"].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
+    local_day = mentions["created_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
     daily = mentions.assign(date=local_day).groupby(["date", "platform"], observed=True).size()
+    daily.index = daily.index.set_levels(
+        daily.index.levels[0].strftime("%Y-%m-%d"), level=0
+    )  # text once a day
     platforms = known.groupby("platform", observed=True).agg(
         mentions=("id", "size"), engagement=("engagement", "sum"), reach=("reach", "sum")
     )
@@ -182,7 +197,9 @@ def _figures(mentions: pd.DataFrame, linked: pd.DataFrame, timezone: str) -> Par
         .agg(mentions=("id", "size"), engagement=("engagement", "sum"))
     )
     per_mention = linked.drop_duplicates(["mention_id", "canonical_url"]).merge(
-        known[["id", "platform", "engagement", "reach", "value", "created_at"]], left_on="mention_id", right_on="id"
+        known[["id", "platform", "engagement", "reach", "value", "created_at"]],
+        left_on="mention_id",
+        right_on="id",
     )
     pages = per_mention.groupby("canonical_url", observed=True).agg(
         domain=("domain", "first"), mentions=("id", "size"), engagement=("engagement", "sum"),

@@ -102,10 +102,11 @@ def _csv_number(expression: str) -> str:
 
 
 def _csv_time(expression: str, dialect: str) -> str:
-    """A stored time as ISO 8601 UTC with a Z, computed by the database."""
+    """A stored time as ISO 8601 UTC with a Z, computed by the database. SQLite holds it as fixed-width UTC text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, see tracker.schema.UTCDateTime): cut, not parsed."""
     if dialect == "postgresql":
         return f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {expression})"
+    return f"substr({expression}, 1, 10) || 'T' || substr({expression}, 12, 8) || 'Z'"
 
 
 # The per-mention files are written from one read of the week's (mention, link) rows; a mention's first row
