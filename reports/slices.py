@@ -1,15 +1,14 @@
 """One read of the week: mentions.csv and links.csv written, and the figures gathered, from the same rows.
 
 The week is cut into time slices, each read in its own transaction (as the two files always were). In a big
-week a second process (spawned: a clean interpreter, its own database connection) takes slices one after
-another while the report's process, once it has counted the previous week's figures for the summary, takes
-them too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows go into
-part files of its own; the parts are joined in order, newest first, and the slices' figures merged.
+week a second process (:mod:`reports.standby`: a clean interpreter, its own database connection) takes slices
+one after another while the report's process, once it has counted the previous week's figures for the summary,
+takes them too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows
+go into part files of its own; the parts are joined in order, newest first, and the slices' figures merged.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from reports import partials, queries
 from reports.partials import Gatherer, Partials
 from reports.queries import Scope
 from reports.rows import LINK_COLUMNS, grouped, mention_lines, start_file
+from reports.standby import Standby
 from tracker.csv_format import MENTION_COLUMNS, csv_lines
 from tracker.errors import TrackerError
 from tracker.store import Store
@@ -98,9 +98,8 @@ class Pass:
 class Slices:
     """The slices still to read, shared by the processes (a counter in shared memory)."""
 
-    def __init__(self, context: Any, count: int) -> None:
-        self.count = count
-        self.next = context.Value("i", 0)
+    def __init__(self, taken: Any, count: int) -> None:
+        self.next, self.count = taken, count
 
     def take(self) -> int | None:
         with self.next.get_lock():
@@ -118,14 +117,14 @@ def read_alone(store: Store, week_pass: Pass) -> Partials:
     return found
 
 
-def _in_child(database_url: str, week_pass: Pass, slices: Slices, answer: Any) -> None:
-    """The second process: slices until none are left; then their figures, or the error as one line."""
+def serve(answer: Any, taken: Any, database_url: str, week_pass: Pass) -> None:
+    """The second process's job: slices until none are left; then their figures, or the error as one line."""
     try:
         store = Store.open(database_url, migrate=False)
         try:
             with store.read() as conn:  # a database it cannot read fails now, not when a slice is left for it
                 conn.exec_driver_sql("SELECT 1 FROM mentions LIMIT 1").all()
-            found = week_pass.read_all(store, slices)
+            found = week_pass.read_all(store, Slices(taken, len(week_pass.bounds)))
         finally:
             store.close()
     except BaseException as exc:  # reported by the parent, as its own failure
@@ -137,30 +136,19 @@ def _in_child(database_url: str, week_pass: Pass, slices: Slices, answer: Any) -
 
 
 class Helper:
-    """The second process, sharing a week's pass. While it starts (a new interpreter), this process counts the
-    week before, then both take slices."""
+    """The second process (a :class:`~reports.standby.Standby`, started now unless one was started earlier),
+    sharing a week's pass. While it gets ready, this process counts the week before, then both take slices."""
 
     def __init__(
         self, store: Store, week_pass: Pass, previous: tuple[datetime, datetime] | None, *,
-        database_url: str | None = None,
+        database_url: str | None = None, standby: Standby | None = None,
     ) -> None:  # fmt: skip
-        context = multiprocessing.get_context("spawn")
         self.store, self.week_pass, self.previous = store, week_pass, previous
-        self.slices = Slices(context, len(week_pass.bounds))
-        self._answer, send = context.Pipe(duplex=False)
+        self.standby = standby or Standby()
+        self.slices = Slices(self.standby.taken, len(week_pass.bounds))
         url = database_url or store.engine.url.render_as_string(hide_password=False)
-        self._process = context.Process(
-            target=_in_child, args=(url, week_pass, self.slices, send), name="report-files", daemon=True
-        )
-        self._process.start()
-        send.close()
+        self.standby.give(serve, url, week_pass)
         self._counts: dict[str, int] | None = None
-
-    def _receive(self) -> Any:
-        try:
-            return self._answer.recv()
-        except EOFError:  # it died without a word (killed, out of memory)
-            return "the process writing them ended early"
 
     def previous_counts(self) -> dict[str, int]:
         """The previous week's figures (counted by :meth:`run`)."""
@@ -175,18 +163,12 @@ class Helper:
                     conn, self.store.dialect, *self.previous, self.week_pass.scope
                 )
         found = self.week_pass.read_all(self.store, self.slices)
-        theirs = self._receive()
-        self._process.join()
+        theirs = self.standby.answer()
+        self.standby.close()
         if not isinstance(theirs, Partials):
-            self._fail(theirs)
+            raise TrackerError(f"writing mentions.csv and links.csv failed: {theirs}")
         self.week_pass.join()
         return partials.merge([found, theirs])
 
-    def _fail(self, outcome: Any) -> None:
-        self.cancel()
-        raise TrackerError(f"writing mentions.csv and links.csv failed: {outcome}")
-
     def cancel(self) -> None:
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
+        self.standby.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from reports import csv_files, html, queries, rollups, share, slices
 from reports.index import read_week, render_index_page
 from reports.queries import Scope
+from reports.standby import Standby
 from tracker.errors import ConfigError
 from tracker.health import idle_after
 from tracker.periods import IsoWeek, last_complete_week
@@ -93,12 +94,14 @@ def write_report(
     now: datetime | None = None,
     store: Store | None = None,
     parallel_from: int = PARALLEL_FROM,
+    standby: Standby | None = None,
 ) -> Written:
     """Write one week's files (default: the last complete week) and refresh ``index.html``.
 
     The folder is built beside the final one and swapped in, so a half-written report never appears and
     re-running a week replaces it. Opens its own store unless one is given (the daemon runs this in a
-    child process, so pandas' memory goes back to the system afterwards). ConfigError (exit 2) when the
+    child process, so pandas' memory goes back to the system afterwards). ``standby``, a second process
+    started before the imports, shares a big week (and is stopped otherwise). ConfigError (exit 2) when the
     output folder holds files the tracker did not write.
     """
     now = now or datetime.now(UTC)
@@ -115,7 +118,7 @@ def write_report(
             _check_week_folder(final)
             staging = Path(tempfile.mkdtemp(prefix=f".{week}-", dir=output))
             try:
-                report = _write_week(config, store, week, staging, now, parallel_from)
+                report = _write_week(config, store, week, staging, now, parallel_from, standby)
                 os.chmod(staging, 0o755)  # noqa: S103 - mkdtemp makes it 0700; a report is meant to be read
                 _swap_in(staging, final)
             except BaseException:
@@ -243,8 +246,9 @@ def writer_lock(output: Path) -> Iterator[None]:
 
 
 def _write_week(
-    config: Config, store: Store, week: IsoWeek, folder: Path, now: datetime, parallel_from: int
-) -> rollups.WeekReport:
+    config: Config, store: Store, week: IsoWeek, folder: Path, now: datetime, parallel_from: int,
+    standby: Standby | None,
+) -> rollups.WeekReport:  # fmt: skip
     """Read the week once, writing the per-mention files and gathering the figures (shared with a second
     process for a big week), then write the small files and the page."""
     timezone = config.tracker.timezone
@@ -259,7 +263,9 @@ def _write_week(
     week_pass = slices.Pass(
         start, end, scope, timezone, folder if "csv" in formats else None, count=slices.SLICES if big else 1
     )
-    helper = slices.Helper(store, week_pass, previous) if big else None
+    if standby is not None and not big:
+        standby.close()  # not needed: its core is free again
+    helper = slices.Helper(store, week_pass, previous, standby=standby) if big else None
     try:
         figures = helper.run() if helper is not None else slices.read_alone(store, week_pass)
         report = rollups.build(

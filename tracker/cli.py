@@ -353,7 +353,7 @@ def report(state: State, week: str | None, out: str | None) -> None:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from reports import latest_week_with_mentions, write_report
+    from reports.standby import Standby, worth_starting
     from tracker.errors import ConfigError
     from tracker.periods import IsoWeek, last_complete_week
 
@@ -373,7 +373,17 @@ def report(state: State, week: str | None, out: str | None) -> None:
             f"--week {chosen}: that week has not started yet (this week is {current}); "
             "use --week current for the week so far"
         )
-    written = write_report(config, week=chosen, out_dir=Path(out) if out else None, now=now)
+    # a big store's second report process loads its libraries while this one loads the same
+    standby = Standby() if worth_starting(config.database_url) else None
+    try:
+        from reports import latest_week_with_mentions, write_report
+
+        written = write_report(
+            config, week=chosen, out_dir=Path(out) if out else None, now=now, standby=standby
+        )
+    finally:
+        if standby is not None:
+            standby.close()
     if not written.mentions and week is None:
         latest = latest_week_with_mentions(config, now)
         if latest is not None:
