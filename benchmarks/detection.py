@@ -5,12 +5,9 @@ and the Jetstream stream handler with ``resolve_shorteners`` on (short-link host
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any
 
 from benchmarks import baseline_matcher
-from benchmarks.common import Row
+from benchmarks.common import Row, cold_url_caches, fastest_cpu_seconds
 from benchmarks.data import DOMAIN, hn_hits, jetstream_lines
 
 MATCH_TARGET = 0.8
@@ -18,23 +15,10 @@ STREAM_TARGET = 100_000
 ROUNDS = 5  # the fastest of several interleaved rounds: the least disturbed by other load
 
 
-def _best_of(rounds: int, run: Callable[[], Any], reset: Callable[[], None]) -> float:
-    """The least CPU time (of this process) ``run`` took: on a shared machine, wall time mostly measures the
-    other processes."""
-    times = []
-    for _ in range(rounds):
-        reset()
-        started = time.process_time()
-        run()
-        times.append(time.process_time() - started)
-    return min(times)
-
-
 def measure_matching(count: int, rounds: int = ROUNDS) -> tuple[float, float, int, int]:
     """Seconds per pass over ``count`` posts for the baseline and for the new filter (each starting with
     cold caches), and the posts each kept."""
     from connectors.hackernews import normalize_hit
-    from tracker import urls
     from tracker.poller import MentionFilter
     from tracker.settings import DomainSettings
 
@@ -45,18 +29,15 @@ def measure_matching(count: int, rounds: int = ROUNDS) -> tuple[float, float, in
         [DomainSettings(name=DOMAIN, aliases=("exm.pl",))], resolve_shorteners=True
     )  # the new rules all on: an alias, wrappers, short links classified
 
-    def reset_new() -> None:
-        urls._parts.cache_clear()
-        urls.canonical_url.cache_clear()
-        urls._uts46.cache_clear()
-        new.matcher._classified.clear()
+    def cold() -> None:
+        baseline_matcher.clear_caches()
+        cold_url_caches(new.matcher)
 
     old_kept, new_kept = len(old.apply(posts)), len(new.apply(posts))
-    old_times, new_times = [], []
-    for _ in range(rounds):  # interleaved, so both see the same machine load
-        old_times.append(_best_of(1, lambda: old.apply(posts), baseline_matcher.clear_caches))
-        new_times.append(_best_of(1, lambda: new.apply(posts), reset_new))
-    return min(old_times), min(new_times), old_kept, new_kept
+    old_time, new_time = fastest_cpu_seconds(
+        rounds, lambda: old.apply(posts), lambda: new.apply(posts), reset=cold
+    )
+    return old_time, new_time, old_kept, new_kept
 
 
 def short_link_lines(count: int, every: int = 200) -> list[str]:
@@ -93,11 +74,8 @@ def measure_stream(count: int, rounds: int = ROUNDS) -> tuple[float, float, int]
             handler.handle(line)
         taken = len(handler.candidates)
 
-    off_times, on_times = [], []
-    for _ in range(rounds):  # interleaved, so both see the same machine load
-        off_times.append(_best_of(1, lambda: run(off), lambda: None))
-        on_times.append(_best_of(1, lambda: run(on), lambda: None))
-    return min(off_times), min(on_times), taken
+    off_time, on_time = fastest_cpu_seconds(rounds, lambda: run(off), lambda: run(on))
+    return off_time, on_time, taken
 
 
 def run(quick: bool) -> list[Row]:

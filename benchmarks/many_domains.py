@@ -12,9 +12,8 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import Row
+from benchmarks.common import Row, cold_url_caches, fastest_cpu_seconds
 from benchmarks.data import DOMAIN, hn_hits, jetstream_lines
-from benchmarks.detection import _best_of
 
 MANY = 1_000
 STREAM_TARGET, MATCH_TARGET = 0.5, 0.8
@@ -48,19 +47,14 @@ def measure_stream(count: int, rounds: int) -> tuple[float, float, int, int]:
             handler.handle(line)
         taken[size] = len(handler.candidates)
 
-    one_times, many_times = [], []
-    for index in range(rounds):  # interleaved, each first in turn, so both see the same machine load
-        runs = [(one_times, one, 1), (many_times, many, MANY)]
-        for times, matcher, size in runs if index % 2 == 0 else runs[::-1]:
-            times.append(_best_of(1, lambda m=matcher, n=size: run(m, n), lambda: None))  # type: ignore[misc]
-    return min(one_times), min(many_times), taken[1], taken[MANY]
+    one_time, many_time = fastest_cpu_seconds(rounds, lambda: run(one, 1), lambda: run(many, MANY))
+    return one_time, many_time, taken[1], taken[MANY]
 
 
 def measure_matching(count: int, rounds: int) -> tuple[float, float, int, int]:
     """CPU seconds for ``count`` posts through the poller's link filter with one domain and with ``MANY``
     (each round with cold caches), and the posts each kept."""
     from connectors.hackernews import normalize_hit
-    from tracker import urls
     from tracker.poller import MentionFilter
     from tracker.settings import DomainSettings
 
@@ -68,20 +62,12 @@ def measure_matching(count: int, rounds: int) -> tuple[float, float, int, int]:
     one = MentionFilter([DomainSettings(name=DOMAIN)])
     many = MentionFilter([DomainSettings(name=name) for name in domain_names(MANY)])
 
-    def reset() -> None:
-        urls._parts.cache_clear()
-        urls.canonical_url.cache_clear()
-        urls._uts46.cache_clear()
-        one.matcher._classified.clear()
-        many.matcher._classified.clear()
-
     kept_one, kept_many = len(one.apply(posts)), len(many.apply(posts))
-    one_times, many_times = [], []
-    for index in range(rounds):  # interleaved, each first in turn
-        runs = [(one_times, one), (many_times, many)]
-        for times, filter_ in runs if index % 2 == 0 else runs[::-1]:
-            times.append(_best_of(1, lambda f=filter_: f.apply(posts), reset))  # type: ignore[misc]
-    return min(one_times), min(many_times), kept_one, kept_many
+    one_time, many_time = fastest_cpu_seconds(
+        rounds, lambda: one.apply(posts), lambda: many.apply(posts),
+        reset=lambda: cold_url_caches(one.matcher, many.matcher),
+    )  # fmt: skip
+    return one_time, many_time, kept_one, kept_many
 
 
 def measure_hackernews(domains: int, items: int) -> tuple[int, float, int, int]:
