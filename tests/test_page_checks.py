@@ -405,3 +405,20 @@ def test_a_stored_page_whose_host_the_config_no_longer_covers_is_not_asked_and_n
     assert (done.checked, done.broken, done.became_broken, events) == (1, 0, 0, 0)
     assert not row["broken"] and "not a host of an own domain" in row["error"]
     assert site.seen("blog.example.com", "/x") == []
+
+
+def test_a_canonical_tag_is_another_page_only_by_the_trackers_canonical_url_rule() -> None:
+    from tracker.page_probe import page_problems
+
+    def flagged(tag: str, final: str) -> bool:
+        return "canonical" in page_problems(False, (), False, tag, final)
+
+    page = "https://example.com/a?b=2&c=1"
+    for same in (
+        "https://www.example.com/a?c=1&b=2",  # www., query order
+        "https://example.com:443/a/?b=2&c=1&utm_source=x#top",  # default port, slash, tracking, fragment
+        "http://example.com/./a?b=2&c=1",
+    ):
+        assert not flagged(same, page), same
+    assert flagged("https://example.com/b?b=2&c=1", page)
+    assert flagged("not a url", page)

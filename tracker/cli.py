@@ -464,6 +464,7 @@ def pages(state: State, broken: bool, as_json: bool) -> None:
     """The checked pages of your own domains: status, redirects, final URL, noindex, canonical tag and title
     as their latest check found them (`[pages]` in the config)."""
     from tracker.page_checks import checked_pages
+    from tracker.page_probe import page_problems
     from tracker.record import format_utc
 
     config = state.config
@@ -482,11 +483,7 @@ def pages(state: State, broken: bool, as_json: bool) -> None:
         if row["redirects"]:
             line += " -> " + " -> ".join(f"{hop['status']} {hop['location']}" for hop in row["redirects"])
         notes = [note for note, on in (("BROKEN", row["broken"]), ("noindex", row["noindex"])) if on]
-        if (
-            row["canonical_tag"]
-            and row["final_url"]
-            and row["canonical_tag"].rstrip("/") != row["final_url"].rstrip("/")
-        ):
+        if "canonical" in page_problems(False, (), False, row["canonical_tag"], row["final_url"]):
             notes.append(f"canonical {row['canonical_tag']}")
         if row["error"]:
             notes.append(row["error"])

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from tracker.outbound import Outbound, OutboundError, RefusedError, Response
-from tracker.urls import url_host
+from tracker.urls import canonical_url, url_host
 
 BODY_LIMIT = 1024 * 1024  # read at most 1 MB of a page
 MAX_HOPS = 10
@@ -65,11 +65,6 @@ class PageCheck:
             return False
         return self.status is None or self.status >= 400
 
-    @property
-    def problems(self) -> tuple[str, ...]:
-        """Why the page needs attention (:func:`page_problems`)."""
-        return page_problems(self.broken, self.redirects, self.noindex, self.canonical_tag, self.final_url)
-
 
 def page_problems(
     broken: bool, redirects: Sequence[object], noindex: bool, canonical_tag: str | None, final_url: str | None
@@ -89,14 +84,11 @@ def page_problems(
 
 
 def _same_page(one: str, other: str) -> bool:
-    def key(url: str) -> str:
-        url = url.split("#", 1)[0]
-        rest = url.partition("://")[2]
-        host, _, path = rest.partition("/")
-        host = host.lower().removeprefix("www.")
-        return f"{host}/{path.rstrip('/')}"
-
-    return key(one) == key(other)
+    """The same page by the tracker's one rule for that (:func:`tracker.urls.canonical_url`)."""
+    try:
+        return canonical_url(one) == canonical_url(other)
+    except ValueError:  # not an http(s) URL: the same page only if written the same
+        return one == other
 
 
 class _HeadParser(HTMLParser):
