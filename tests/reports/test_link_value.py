@@ -4,9 +4,8 @@ pages by summed value, and pages.csv with each page's latest check."""
 
 from __future__ import annotations
 
-import re
-
 import csv
+import re
 from pathlib import Path
 
 from sqlalchemy import select
