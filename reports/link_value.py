@@ -15,14 +15,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
-from reports.queries import Scope, utc_series
+from reports.queries import Scope, chunks, marks, query_rows, utc_series
 from reports.text import readable, shorten
 from tracker.page_probe import page_problems
-from tracker.sql import Driver
 
 TOP_LINKS = 20
 ATTENTION_LIMIT = 50
-IN_LIST = 500
 _LIVE_IN_WEEK = "m.created_at >= ? AND m.created_at < ? AND m.deleted_at IS NULL"
 VALUABLE_COLUMNS = [
     "platform", "kind", "permalink", "created_at", "author_handle", "community", "title", "text", "value",
@@ -46,25 +44,13 @@ PROBLEM_LABELS = {
 }
 
 
-def _marks(count: int) -> str:
-    return ", ".join(["?"] * count)
-
-
-def _rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    driver = Driver(conn, dialect)
-    bound = [driver.when(p) if isinstance(p, datetime) else p for p in params]
-    rows = driver.rows(sql, bound)
-    driver.cursor.close()
-    return rows
-
-
 def most_valuable(
     conn: Connection, dialect: str, scope: Scope, start: datetime, end: datetime, limit: int = TOP_LINKS
 ) -> pd.DataFrame:
     """The week's ``limit`` mentions of the highest value (then engagement, then newest), each with its first
     link in scope and why it scored so."""
     condition, params = scope.mentions()
-    rows = _rows(
+    rows = query_rows(
         conn, dialect,
         "SELECT m.id, m.platform, m.kind, m.permalink, m.created_at, m.author_handle, m.community, m.title, "
         f"m.text, m.value, m.value_why, m.engagement, m.reach FROM mentions m WHERE {_LIVE_IN_WEEK}{condition} "
@@ -77,9 +63,9 @@ def most_valuable(
     ids = [int(row[0]) for row in rows]
     link_condition, link_params = scope.links()
     first: dict[int, tuple[str, str | None]] = {}
-    for row in _rows(
+    for row in query_rows(
         conn, dialect,
-        f"SELECT l.mention_id, l.canonical_url, l.anchor_text FROM links l WHERE l.mention_id IN ({_marks(len(ids))})"
+        f"SELECT l.mention_id, l.canonical_url, l.anchor_text FROM links l WHERE l.mention_id IN ({marks(len(ids))})"
         f"{link_condition} ORDER BY l.mention_id, l.position",
         (*ids, *link_params),
     ):  # fmt: skip
@@ -93,12 +79,11 @@ def most_valuable(
 def latest_checks(conn: Connection, dialect: str, urls: Sequence[str]) -> pd.DataFrame:
     """The latest check of each of these pages that has one, indexed by canonical URL."""
     found: list[tuple[Any, ...]] = []
-    for begin in range(0, len(urls), IN_LIST):
-        chunk = list(urls[begin : begin + IN_LIST])
-        found += _rows(
+    for chunk in chunks(urls):
+        found += query_rows(
             conn, dialect,
             f"SELECT canonical_url, domain, {', '.join(CHECK_COLUMNS)}, broken FROM page_checks "
-            f"WHERE canonical_url IN ({_marks(len(chunk))})",
+            f"WHERE canonical_url IN ({marks(len(chunk))})",
             chunk,
         )  # fmt: skip
     columns = ["canonical_url", "domain", *CHECK_COLUMNS, "broken"]
@@ -157,10 +142,10 @@ def needing_attention(
                "canonical_tag", "checked_at", "error", "problems"]  # fmt: skip
     if not domains:
         return pd.DataFrame(columns=columns)
-    candidates = _rows(
+    candidates = query_rows(
         conn, dialect,
         "SELECT canonical_url FROM page_checks WHERE domain IN "
-        f"({_marks(len(domains))}) AND (broken = ? OR redirects <> '[]' OR noindex = ? OR canonical_tag IS NOT NULL)",
+        f"({marks(len(domains))}) AND (broken = ? OR redirects <> '[]' OR noindex = ? OR canonical_tag IS NOT NULL)",
         (*domains, True, True),
     )  # fmt: skip
     checks = latest_checks(conn, dialect, [str(url) for (url,) in candidates])
@@ -169,12 +154,11 @@ def needing_attention(
         return pd.DataFrame(columns=columns)
     totals: dict[str, tuple[int, int]] = {}
     urls = list(checks.index)
-    for begin in range(0, len(urls), IN_LIST):
-        chunk = urls[begin : begin + IN_LIST]
-        for url, count, total in _rows(
+    for chunk in chunks(urls):
+        for url, count, total in query_rows(
             conn, dialect,
             "SELECT d.canonical_url, COUNT(*), COALESCE(SUM(m.value), 0) FROM (SELECT DISTINCT mention_id, "
-            f"canonical_url FROM links WHERE canonical_url IN ({_marks(len(chunk))})) d JOIN mentions m "
+            f"canonical_url FROM links WHERE canonical_url IN ({marks(len(chunk))})) d JOIN mentions m "
             "ON m.id = d.mention_id WHERE m.deleted_at IS NULL GROUP BY d.canonical_url",
             chunk,
         ):  # fmt: skip

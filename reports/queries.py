@@ -53,7 +53,7 @@ class Scope:
             return "", []
         if not self.domains:
             return " AND 1 = 0", []
-        return f" AND {alias}.domain IN ({_marks(len(self.domains))})", list(self.domains)
+        return f" AND {alias}.domain IN ({marks(len(self.domains))})", list(self.domains)
 
     def mentions(self) -> tuple[str, list[str]]:
         """A condition (`` AND ...``) keeping the mentions ``m`` that link to these domains."""
@@ -63,7 +63,8 @@ class Scope:
         return f" AND EXISTS (SELECT 1 FROM links x WHERE x.mention_id = m.id{condition})", params
 
 
-def _marks(count: int) -> str:
+def marks(count: int) -> str:
+    """``count`` placeholders for an ``IN (...)`` list."""
     return ", ".join(["?"] * count)
 
 
@@ -166,7 +167,8 @@ def _bind(driver: Driver, params: Sequence[Any]) -> list[Any]:
     return [driver.when(p) if isinstance(p, datetime) else p for p in params]
 
 
-def _rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def query_rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """All rows of ``sql`` (``?`` placeholders, datetimes bound as the driver stores them)."""
     driver = Driver(conn, dialect)
     rows = driver.rows(sql, _bind(driver, params))
     driver.cursor.close()
@@ -175,7 +177,9 @@ def _rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> li
 
 def count_in_week(conn: Connection, dialect: str, start: datetime, end: datetime) -> int:
     """How many live mentions the week has (an index range count)."""
-    ((count,),) = _rows(conn, dialect, f"SELECT COUNT(*) FROM mentions m WHERE {_LIVE_IN_WEEK}", (start, end))
+    ((count,),) = query_rows(
+        conn, dialect, f"SELECT COUNT(*) FROM mentions m WHERE {_LIVE_IN_WEEK}", (start, end)
+    )
     return int(count)
 
 
@@ -192,7 +196,7 @@ def week_counts(
     mention_condition, mention_params = scope.mentions()
     link_condition, link_params = scope.links()
     counts = dict.fromkeys(("mentions", "pages_linked", "authors", "communities", "engagement", "reach"), 0)
-    per_platform = _rows(
+    per_platform = query_rows(
         conn, dialect,
         "SELECT m.platform, COUNT(*), COUNT(DISTINCT COALESCE(m.author_id, m.author_handle)), "
         "COUNT(DISTINCT m.community), COALESCE(SUM(m.engagement), 0), COALESCE(SUM(m.reach), 0) "
@@ -208,7 +212,7 @@ def week_counts(
         counts[f"mentions:{platform}"] = int(mentions_count)
     if len(scope.domains) == 1:  # every mention in scope links the one domain: only its pages need counting
         (domain,) = scope.domains
-        ((pages,),) = _rows(
+        ((pages,),) = query_rows(
             conn, dialect,
             "SELECT COUNT(DISTINCT l.canonical_url) FROM links l JOIN mentions m ON m.id = l.mention_id "
             f"WHERE {_LIVE_IN_WEEK}{link_condition}",
@@ -216,7 +220,7 @@ def week_counts(
         )  # fmt: skip
         per_domain = [(domain, counts["mentions"], pages)] if counts["mentions"] else []
     else:
-        per_domain = _rows(
+        per_domain = query_rows(
             conn, dialect,
             "SELECT l.domain, COUNT(DISTINCT l.mention_id), COUNT(DISTINCT l.canonical_url) FROM links l "
             f"JOIN mentions m ON m.id = l.mention_id WHERE {_LIVE_IN_WEEK}{link_condition} GROUP BY l.domain",
@@ -228,7 +232,8 @@ def week_counts(
     return counts
 
 
-def _chunks(values: Sequence[Any], size: int = IN_LIST) -> Iterator[Sequence[Any]]:
+def chunks(values: Sequence[Any], size: int = IN_LIST) -> Iterator[Sequence[Any]]:
+    """``values`` in runs short enough for one ``IN (...)`` list."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -237,9 +242,9 @@ def first_linked(conn: Connection, dialect: str, urls: Sequence[str]) -> dict[st
     """When each of these pages was first linked (from the ``pages`` table, a lookup per page: the cost
     follows the week, not the history)."""
     found: dict[str, datetime] = {}
-    for chunk in _chunks(urls):
-        rows = _rows(
-            conn, dialect, f"SELECT canonical_url, first_linked_at FROM pages WHERE canonical_url IN ({_marks(len(chunk))})",
+    for chunk in chunks(urls):
+        rows = query_rows(
+            conn, dialect, f"SELECT canonical_url, first_linked_at FROM pages WHERE canonical_url IN ({marks(len(chunk))})",
             chunk,
         )  # fmt: skip
         found.update(rows)
@@ -251,7 +256,7 @@ def first_linked(conn: Connection, dialect: str, urls: Sequence[str]) -> dict[st
 
 def first_mentions_in(conn: Connection, dialect: str, start: datetime, end: datetime) -> set[tuple[str, str]]:
     """(platform, author key) of the authors whose first mention ever is in ``[start, end)``."""
-    rows = _rows(
+    rows = query_rows(
         conn, dialect,
         "SELECT platform, author_key FROM author_firsts WHERE first_mention_at >= ? AND first_mention_at < ?",
         (start, end),
@@ -284,10 +289,10 @@ def author_names(
 ) -> dict[int, tuple[str | None, str | None]]:
     """The author handle and name of these mentions, by mention id."""
     found: dict[int, tuple[str | None, str | None]] = {}
-    for chunk in _chunks(ids):
-        sql = f"SELECT id, author_handle, author_name FROM mentions WHERE id IN ({_marks(len(chunk))})"
+    for chunk in chunks(ids):
+        sql = f"SELECT id, author_handle, author_name FROM mentions WHERE id IN ({marks(len(chunk))})"
         found.update(
-            (mention_id, (handle, name)) for mention_id, handle, name in _rows(conn, dialect, sql, chunk)
+            (mention_id, (handle, name)) for mention_id, handle, name in query_rows(conn, dialect, sql, chunk)
         )
     return found
 
@@ -295,7 +300,7 @@ def author_names(
 def latest_mention_at(conn: Connection, dialect: str, scope: Scope) -> datetime | None:
     """When the newest live mention in scope was posted (walks the created_at index from the newest)."""
     condition, params = scope.mentions()
-    rows = _rows(
+    rows = query_rows(
         conn, dialect,
         f"SELECT m.created_at FROM mentions m WHERE m.deleted_at IS NULL{condition} ORDER BY m.created_at DESC LIMIT 1",
         params,
@@ -345,10 +350,10 @@ def mention_link_rows_by_id(
         return []
     condition, params = scope.links()
     rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         sql = (
-            f"{mention_link_select(dialect, for_csv=for_csv)} WHERE m.id IN ({_marks(len(chunk))}){condition} "
+            f"{mention_link_select(dialect, for_csv=for_csv)} WHERE m.id IN ({marks(len(chunk))}){condition} "
             "ORDER BY m.id, l.position"
         )
-        rows.extend(_rows(conn, dialect, sql, (*chunk, *params)))
+        rows.extend(query_rows(conn, dialect, sql, (*chunk, *params)))
     return rows

@@ -14,7 +14,7 @@ rest of the report; deleted mentions are left out; a value not rated yet (NULL) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from reports.queries import chunks, marks, utc_series
 from tracker.csv_format import write_csv
 from tracker.periods import IsoWeek
 from tracker.record import format_utc
@@ -45,7 +46,6 @@ GAP_COLUMNS = (
 PAGE_COLUMNS = ("canonical_url", "domain", "mentions", "engagement", "value", "top_post", "top_platform")
 SHARE_FILE = "share_of_voice.csv"
 GAPS_FILE = "community_gaps.csv"
-_IN_LIST = 500
 _LIVE = "m.deleted_at IS NULL AND m.created_at >= ? AND m.created_at < ?"
 _COMPETITOR_LINKS = (
     "FROM pages p CROSS JOIN links l{indexed} CROSS JOIN mentions m WHERE l.canonical_url = p.canonical_url "
@@ -59,7 +59,7 @@ links' own domain is checked in Python."""
 
 def _competitor_links(driver: Driver, columns: str, count: int) -> str:
     indexed = "" if driver.postgres else " INDEXED BY ix_links_canonical_url"
-    return f"SELECT DISTINCT {columns} " + _COMPETITOR_LINKS.format(indexed=indexed, domains=_marks(count))
+    return f"SELECT DISTINCT {columns} " + _COMPETITOR_LINKS.format(indexed=indexed, domains=marks(count))
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,6 @@ def build(
     return ShareOfVoice(tuple(own), tuple(competitors), _shares(this, before, own, competitors), gaps, pages)
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for index in range(0, len(values), _IN_LIST):
-        yield values[index : index + _IN_LIST]
-
-
-def _marks(count: int) -> str:
-    return ", ".join(["?"] * count)
-
-
 Counts = dict[tuple[str, str], tuple[int, int, int]]  # (domain, platform) -> mentions, engagement, value
 
 
@@ -127,12 +118,12 @@ def _counts(driver: Driver, start: datetime, end: datetime, domains: Sequence[st
         )
         rows = driver.rows(sql, (driver.when(start), driver.when(end), domains[0]))
         return {(domains[0], str(p)): (int(n), int(e), int(v)) for p, n, e, v in rows}
-    for chunk in _chunks(domains):
+    for chunk in chunks(domains):
         sql = (
             "SELECT domain, platform, COUNT(*), COALESCE(SUM(engagement), 0), COALESCE(SUM(value), 0) FROM ("
             "SELECT DISTINCT l.mention_id, l.domain, m.platform, m.engagement, m.value "
             f"FROM mentions m JOIN links l ON l.mention_id = m.id WHERE {_LIVE} "
-            f"AND l.domain IN ({_marks(len(chunk))})) linked GROUP BY domain, platform"
+            f"AND l.domain IN ({marks(len(chunk))})) linked GROUP BY domain, platform"
         )
         for domain, platform, mentions, engagement, value in driver.rows(
             sql, (driver.when(start), driver.when(end), *chunk)
@@ -186,10 +177,6 @@ def _community_of(platform: str, community: str) -> str | None:
     return community
 
 
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True, format="ISO8601")
-
-
 def _best_first(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Each group's most valuable mention first: value, then engagement, then the newest."""
     return frame.sort_values(
@@ -204,7 +191,7 @@ def _competitor_rows(
     page and its domain, the platform and community as posted ('' for none), engagement and value (0 for
     unknown), when (UTC) and the permalink."""
     rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(competitors):
+    for chunk in chunks(competitors):
         sql = _competitor_links(
             driver, "l.mention_id, l.canonical_url, l.domain, m.platform, m.community, COALESCE(m.engagement, 0), "
             "COALESCE(m.value, 0), m.created_at, m.permalink", len(chunk),
@@ -217,7 +204,7 @@ def _competitor_rows(
     found = found[found["domain"].isin(competitors)]
     return found.assign(
         community=found["community"].fillna("").astype(str),
-        created_at=_utc(found["created_at"]),
+        created_at=utc_series(found["created_at"]),
         engagement=found["engagement"].astype("int64"),
         value=found["value"].astype("int64"),
     )
@@ -278,7 +265,7 @@ def _linked_own(
     domain: one seek each (the platform, community, created_at index)."""
     if not own:
         return set()
-    linking = f"EXISTS (SELECT 1 FROM links x WHERE x.mention_id = m.id AND x.domain IN ({_marks(len(own))}))"
+    linking = f"EXISTS (SELECT 1 FROM links x WHERE x.mention_id = m.id AND x.domain IN ({marks(len(own))}))"
     linked = set()
     for platform, community in pairs:
         if platform in SITE_COMMUNITIES:
