@@ -11,9 +11,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-# A SQLite file from which a report may be big enough to share (about 600 bytes a mention: 60 MB holds the
-# 100,000 mentions of reports.writer.PARALLEL_FROM in all). A smaller store never starts one early.
-WORTH_FROM_BYTES = 60_000_000
+PARALLEL_FROM = (
+    100_000  # mentions in a week from which the per-mention files are shared with a second process
+)
+# A SQLite file that may hold such a week (a stored mention takes about 600 bytes). A smaller store never starts
+# one early; a bigger one whose weeks are all small starts one that is stopped once the week is counted (it
+# loses a process start on the other core).
+WORTH_FROM_BYTES = PARALLEL_FROM * 600
 
 
 def worth_starting(database_url: str) -> bool:

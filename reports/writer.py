@@ -22,16 +22,13 @@ from pathlib import Path
 from reports import csv_files, html, queries, rollups, share, slices
 from reports.index import read_week, render_index_page
 from reports.queries import Scope
-from reports.standby import Standby
+from reports.standby import PARALLEL_FROM, Standby
 from tracker.errors import ConfigError
 from tracker.health import idle_after
 from tracker.periods import IsoWeek, last_complete_week
 from tracker.settings import Config
 from tracker.store import Store
 
-PARALLEL_FROM = (
-    100_000  # mentions in a week from which the per-mention files are shared with a second process
-)
 MARKER = ".mention-tracker"
 MARKER_TEXT = (
     "This folder is written by mention-tracker: index.html and each YYYY-Www folder are replaced whenever a\n"
