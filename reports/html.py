@@ -141,7 +141,7 @@ def render_report(report: WeekReport) -> str:
                        "communities": report.new_communities},
         "daily_chart": charts.daily_by_platform(days, day_labels, platforms, counts) if report.total else None,
         "pages_chart": charts.horizontal_bars([breakable(p["canonical_url"]) for p in pages],
-                                              [round(float(p["value"] or 0)) for p in pages], "Top pages by summed link value")
+                                              [int(p["value"]) for p in pages], "Top pages by summed link value")
         if pages else None,
         "platform_chart": charts.platform_split(shares) if report.total else None,
         "top_pages": as_records(report.top_pages.head(25)),

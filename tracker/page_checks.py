@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.outbox import Outbox, record_page_broken
 from tracker.page_probe import PageCheck
 from tracker.schema import page_checks, pages
+from tracker.sql import upsert_insert
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +77,7 @@ def record_check(
         "noindex": check.noindex, "canonical_tag": check.canonical_tag, "title": check.title,
         "error": check.error, "broken": check.broken,
     }  # fmt: skip
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(page_checks).values(values)
+    statement = upsert_insert(engine.dialect.name, page_checks).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["canonical_url"], set_={k: v for k, v in values.items() if k != "canonical_url"}
     )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 
 class Driver:
@@ -49,3 +49,14 @@ class Driver:
             return
         with self.raw.pipeline():
             yield
+
+
+def upsert_insert(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT for ``table``, which has ``on_conflict_do_*`` (upserts) on both databases."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)

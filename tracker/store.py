@@ -50,7 +50,7 @@ from tracker.schema import (
     mentions,
 )
 from tracker.shortlinks import Resolution
-from tracker.sql import Driver
+from tracker.sql import Driver, upsert_insert
 from tracker.waiting import Waiting
 
 _CHUNK = 500  # ids per IN (...) list
@@ -171,13 +171,7 @@ class Store:
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_*`` (upserts)."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
+        return upsert_insert(self.dialect, table)
 
     def write_page(
         self,
