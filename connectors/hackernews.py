@@ -109,9 +109,10 @@ class HackerNewsConnector(Connector):
                 yield from self._read_source(request, "comment", domain.name)
 
     def _resume_from(self, request: FetchRequest, tag: str, domain: str) -> int | None:
-        """Where a source without a cursor of its own starts when the other way of reading left one (the
-        number of domains crossed ``search_each_domain_up_to``): reading every item goes on from the oldest
-        per-domain cursor (when every domain has one), a domain's search from where reading every item ended."""
+        """Where the other way of reading ended (the number of domains crossed ``search_each_domain_up_to``),
+        so a source does not read again what it read, nor revive its own older cursor: reading every item
+        goes on from the oldest per-domain cursor (when every domain has one), a domain's search from where
+        reading every item ended."""
         if request.since is not None:
             return None
         if tag != ALL:
@@ -143,9 +144,9 @@ class HackerNewsConnector(Connector):
             lower = since
         else:
             lower = upper - int(self.settings.initial_lookback.total_seconds())
-            resumed = self._resume_from(request, tag, domain)
-            if resumed is not None:  # never further back than a first pass would read
-                lower = max(lower, resumed - overlap)
+        resumed = self._resume_from(request, tag, domain)
+        if resumed is not None:  # the other way of reading went further: not read again (nor further back
+            lower = max(lower, resumed - overlap)  # than a first pass would read)
         prefilter = request.link_matcher() if tag == ALL else None
         windows = [(lower, upper)]
         while windows:

@@ -465,6 +465,28 @@ def test_switching_to_reading_every_item_goes_on_from_the_domain_searches(
     assert algolia.problems == []
 
 
+def test_switching_back_to_domain_searches_goes_on_from_reading_every_item_not_the_old_cursors(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    algolia = FakeAlgolia(server)
+    Rig(tmp_path, algolia.base_url, "nytimes.com").poll()  # per-domain cursors at NOW
+    every = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
+    every.clock.advance(days=2)
+    every.poll()
+    read_until = int(every.clock().timestamp())
+    back = Rig(tmp_path, algolia.base_url, "nytimes.com")
+    back.clock.advance(days=2, hours=1)
+    before = len(algolia.searches())
+    assert back.poll().new == 0
+    searches = algolia.searches()[before:]
+    assert len(searches) == 2  # the story and the comment search
+    for search in searches:  # two days are not read again through the old per-domain cursors
+        assert search.param("numericFilters") == (
+            f"created_at_i>={read_until - 900},created_at_i<={int(back.clock().timestamp())}"
+        )
+    assert algolia.problems == []
+
+
 def test_items_linking_elsewhere_are_left_out_before_they_are_read(
     server: RecordingServer, tmp_path: Path
 ) -> None:
