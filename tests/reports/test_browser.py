@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 
 from reports import write_report
-from tests.conftest import make_config
 from tests.reports.fixtures import at, fill, link, post
-from tests.reports.test_rollups import NOW, W47
+from tests.reports.test_rollups import NOW, W47, config_for
 from tracker.connector import Page
 from tracker.periods import IsoWeek
 from tracker.record import Metrics
-from tracker.settings import Config
 from tracker.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -59,28 +57,6 @@ def browser(tmp_path: Path) -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
-
-
-def config_with_rival(tmp_path: Path) -> Config:
-    """The two own domains of the roll-up tests and a competitor, rival.com (its share-of-voice sections)."""
-    return make_config(
-        tmp_path,
-        f"""
-        [tracker]
-        database_url = "sqlite:///{tmp_path / "tracker.db"}"
-        [[domains]]
-        name = "example.com"
-        [[domains]]
-        name = "example.org"
-        [[domains]]
-        name = "rival.com"
-        role = "competitor"
-        [reports]
-        output_dir = "out"
-        [connectors.hn]
-        type = "hackernews"
-        """,
-    )
 
 
 def hostile_store(store: Store) -> None:
@@ -128,7 +104,7 @@ def test_the_report_renders_offline_and_never_runs_post_content(browser: object,
     from selenium.webdriver.common.by import By
 
     driver: Any = browser
-    config = config_with_rival(tmp_path)
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}", competitors=("rival.com",))
     store = Store.open(config.database_url)
     hostile_store(store)
     store.close()
@@ -211,7 +187,7 @@ def test_nothing_is_wider_than_the_screen_and_chart_labels_stay_readable(
     from selenium.webdriver.common.by import By
 
     driver: Any = browser
-    config = config_with_rival(tmp_path)
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}", competitors=("rival.com",))
     store = Store.open(config.database_url)
     busy_store(store)
     store.close()

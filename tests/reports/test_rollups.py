@@ -23,7 +23,13 @@ W47 = IsoWeek(2026, 47)
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
-def config_for(tmp_path: Path, database_url: str, timezone: str = "UTC") -> Config:
+def config_for(
+    tmp_path: Path, database_url: str, timezone: str = "UTC", competitors: tuple[str, ...] = ()
+) -> Config:
+    """The two own domains of the roll-up tests (and ``competitors``, for the share-of-voice sections)."""
+    rivals = "".join(
+        f'        [[domains]]\n        name = "{name}"\n        role = "competitor"\n' for name in competitors
+    )
     return make_config(
         tmp_path,
         f"""
@@ -34,7 +40,7 @@ def config_for(tmp_path: Path, database_url: str, timezone: str = "UTC") -> Conf
         name = "example.com"
         [[domains]]
         name = "example.org"
-        [reports]
+{rivals}        [reports]
         output_dir = "out"
         [connectors.hn]
         type = "hackernews"
