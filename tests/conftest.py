@@ -6,8 +6,10 @@ import os
 import textwrap
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,6 +123,35 @@ def write_config(folder: Path, body: str, *, name: str = "tracker.toml") -> Path
     path = folder / name
     path.write_text(textwrap.dedent(body), encoding="utf-8")
     return path
+
+
+def migrations_config() -> Any:
+    """The Alembic configuration of the store's migrations."""
+    from alembic.config import Config as AlembicConfig
+
+    import tracker
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(tracker.__file__).parent / "migrations"))
+    return config
+
+
+@contextmanager
+def database_at(url: str, revision: str) -> Iterator[Any]:
+    """A connection (in a transaction) to the database at ``url`` migrated up to ``revision`` only, as an
+    older version of the tracker left it; the engine is disposed of afterwards."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = migrations_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def make_config(folder: Path, body: str, env: dict[str, str] | None = None) -> Config:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-import tracker
+from tests.conftest import migrations_config
 from tracker.schema import HEAD_REVISION, metadata
 from tracker.store import Store
 
 
 def test_head_revision_constant_matches_the_newest_migration() -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(tracker.__file__).parent / "migrations"))
-    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    assert ScriptDirectory.from_config(migrations_config()).get_current_head() == HEAD_REVISION
 
 
 def test_opening_a_new_database_applies_every_migration(database_url: str) -> None:

@@ -7,23 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
-import tracker
-from tests.conftest import Clock
+from tests.conftest import Clock, database_at
 from tests.support.factories import matched, mention
-from tracker.connector import Page
+from tests.test_store import write
 from tracker.record import Metrics, reach
 from tracker.schema import author_firsts, mentions, pages
 from tracker.store import Store
-
-
-def write(store: Store, clock: Clock, *items: object) -> None:
-    store.write_page(connector="hn", platform="hackernews", run_id=None, page=Page("k"),
-                     mentions_to_store=list(items), now=clock())  # fmt: skip
 
 
 def stored(store: Store, platform_id: str) -> dict[str, object]:
@@ -116,12 +107,7 @@ def test_migration_0006_works_out_reach_first_links_and_first_mentions_of_stored
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(tracker.__file__).parent / "migrations"))
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0003")
+    with database_at(url, "0003") as conn:
         for index, (followers, views, created) in enumerate(
             [(10, None, "2026-11-02"), (None, 99, "2026-11-01")]
         ):
@@ -136,7 +122,6 @@ def test_migration_0006_works_out_reach_first_links_and_first_mentions_of_stored
                 "VALUES (?, 0, 'https://example.com/a', 'https://example.com/a', 'example.com', 'text')",
                 (index + 1,),
             )
-    engine.dispose()
     store = Store.open(url)
     with store.read() as conn:
         assert [r.reach for r in conn.execute(select(mentions.c.reach).order_by(mentions.c.id))] == [10, 99]

@@ -7,15 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
-import tracker
-from tests.conftest import Clock
+from tests.conftest import Clock, database_at
 from tests.support.factories import matched, mention
-from tracker.connector import Page
+from tests.test_store import write
 from tracker.record import Link, Metrics
 from tracker.schema import mentions
 from tracker.store import Store
@@ -114,11 +110,6 @@ def test_why_names_the_largest_components_first() -> None:
     assert rating.why(1) == "audience 25"
 
 
-def write(store: Store, clock: Clock, *items: object) -> None:
-    store.write_page(connector="hn", platform="hackernews", run_id=None, page=Page("k"),
-                     mentions_to_store=list(items), now=clock())  # fmt: skip
-
-
 def stored(store: Store, platform_id: str) -> tuple[int | None, str | None]:
     with store.read() as conn:
         row = conn.execute(
@@ -154,12 +145,7 @@ def test_value_is_stored_at_ingest_and_follows_each_engagement_refresh(store: St
 
 def test_migration_0007_rates_the_mentions_already_stored(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(tracker.__file__).parent / "migrations"))
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0006")
+    with database_at(url, "0006") as conn:
         conn.exec_driver_sql(
             "INSERT INTO mentions (platform, platform_id, kind, permalink, created_at, first_seen_at, last_seen_at, "
             "engagement, reach) VALUES ('wikipedia', 'en.wikipedia.org:1', 'article', 'https://en.wikipedia.org/a', "
@@ -169,7 +155,6 @@ def test_migration_0007_rates_the_mentions_already_stored(tmp_path: Path) -> Non
             "INSERT INTO links (mention_id, position, url, canonical_url, domain, anchor_text, source) "
             "VALUES (1, 0, 'https://example.com/a', 'https://example.com/a', 'example.com', 'The A guide', 'text')"
         )
-    engine.dispose()
     store = Store.open(url)
     try:
         assert stored(store, "en.wikipedia.org:1") == (
