@@ -61,6 +61,12 @@ class Rig:
     def mentions(self) -> dict[str, Any]:
         return {m.platform_id: m for m in self.store.iter_mentions()}
 
+    def poll_searching(self, algolia: FakeAlgolia) -> tuple[RunResult, list[Request]]:
+        """A poll, and the searches it sent."""
+        before = len(algolia.searches())
+        result = self.poll()
+        return result, algolia.searches()[before:]
+
 
 def test_stories_and_comments_linking_to_the_domain_are_found(
     server: RecordingServer, tmp_path: Path
@@ -212,10 +218,9 @@ def test_the_next_pass_starts_at_the_cursor_minus_the_overlap(
     rig.poll()
     first_end = int(rig.clock().timestamp())
     rig.clock.advance(hours=2)
-    before = len(algolia.searches())
-    second = rig.poll()
+    second, searches = rig.poll_searching(algolia)
     assert second.new == 0
-    story = algolia.searches()[before]
+    story = searches[0]
     assert story.param("numericFilters") == (
         f"created_at_i>={first_end - 1800},created_at_i<={int(rig.clock().timestamp())}"
     )
@@ -438,9 +443,8 @@ def test_a_pass_over_many_domains_costs_one_request(server: RecordingServer, tmp
     rig.poll()
     first_end = int(rig.clock().timestamp())
     rig.clock.advance(minutes=10)
-    before = len(algolia.searches())
-    assert rig.poll().new == 0
-    (second,) = algolia.searches()[before:]
+    result, (second,) = rig.poll_searching(algolia)
+    assert result.new == 0
     assert second.param("numericFilters") == (
         f"created_at_i>={first_end - 900},created_at_i<={int(rig.clock().timestamp())}"
     )  # from the cursor, minus the 15 minutes of overlap
@@ -455,9 +459,8 @@ def test_switching_to_reading_every_item_goes_on_from_the_domain_searches(
     searched_until = int(NOW.timestamp())
     rig = Rig(tmp_path, algolia.base_url, "nytimes.com", extra="search_each_domain_up_to = 0")
     rig.clock.advance(hours=1)
-    before = len(algolia.searches())
-    assert rig.poll().new == 0  # nothing found twice
-    (every,) = algolia.searches()[before:]
+    result, (every,) = rig.poll_searching(algolia)
+    assert result.new == 0  # nothing found twice
     assert every.param("tags") == "(story,comment)"
     assert every.param("numericFilters") == (
         f"created_at_i>={searched_until - 900},created_at_i<={int(rig.clock().timestamp())}"
@@ -476,9 +479,8 @@ def test_switching_back_to_domain_searches_goes_on_from_reading_every_item_not_t
     read_until = int(every.clock().timestamp())
     back = Rig(tmp_path, algolia.base_url, "nytimes.com")
     back.clock.advance(days=2, hours=1)
-    before = len(algolia.searches())
-    assert back.poll().new == 0
-    searches = algolia.searches()[before:]
+    result, searches = back.poll_searching(algolia)
+    assert result.new == 0
     assert len(searches) == 2  # the story and the comment search
     for search in searches:  # two days are not read again through the old per-domain cursors
         assert search.param("numericFilters") == (
@@ -527,9 +529,8 @@ def test_switching_back_to_searches_goes_on_from_where_every_item_was_read(
     read_until = int(NOW.timestamp())
     rig = Rig(tmp_path, algolia.base_url, "nytimes.com")  # back to the default: one domain is searched
     rig.clock.advance(hours=1)
-    before = len(algolia.searches())
-    assert rig.poll().new == 0
-    story, comment = algolia.searches()[before:]
+    result, (story, comment) = rig.poll_searching(algolia)
+    assert result.new == 0
     window = f"created_at_i>={read_until - 900},created_at_i<={int(rig.clock().timestamp())}"
     assert (story.param("tags"), story.param("numericFilters")) == ("story", window)
     assert (comment.param("tags"), comment.param("numericFilters")) == ("comment", window)
