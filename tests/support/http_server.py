@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -45,7 +45,43 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
-class RecordingServer:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port) for a request handler class; started and stopped as a
+    context manager or with :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], poll_interval: float = 0.02) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(poll_interval,), daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect_to(self, *hosts: str) -> dict[str, str]:
+        """A ``[tracker] connect_to`` table sending these hosts here."""
+        return dict.fromkeys(hosts, self.url)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RecordingServer(LoopbackServer):
     """Routes (method, path) to handlers; unknown routes get 404 and are listed in ``unexpected``."""
 
     def __init__(self) -> None:
@@ -103,31 +139,10 @@ class RecordingServer:
                 pass
 
         self.errors: list[Exception] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(_Handler)
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method, path)] = handler
 
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def start(self) -> RecordingServer:
-        return self.__enter__()
-
-    def stop(self) -> None:
-        self.__exit__()

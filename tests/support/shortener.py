@@ -13,8 +13,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LoopbackServer
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Seen:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeShortener:
+class FakeShortener(LoopbackServer):
     def __init__(self) -> None:
         self.links: dict[tuple[str, str], tuple[int, str | None]] = {}
         self.requests: list[Seen] = []
@@ -80,18 +82,7 @@ class FakeShortener:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(Handler)
 
     def redirect(self, short: str, location: str, status: int = 301) -> None:
         """``short`` (``host/path``) answers ``status`` with ``Location: location``."""
@@ -100,18 +91,6 @@ class FakeShortener:
 
     def hosts_contacted(self) -> list[str]:
         return [seen.host for seen in self.requests]
-
-    def connect_to(self, *hosts: str) -> dict[str, str]:
-        """A ``connect_to`` table sending these hosts here."""
-        return dict.fromkeys(hosts, self.url)
-
-    def __enter__(self) -> FakeShortener:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def free_port() -> int:

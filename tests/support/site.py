@@ -9,10 +9,11 @@ A page may hang (never answer until the server stops), as a site that times out 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LoopbackServer
 
 
 @dataclass
@@ -29,7 +30,6 @@ class Seen:
     method: str
     host: str
     path: str
-    at: float
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -39,7 +39,7 @@ def html_page(title: str, head: str = "", body: str = "<p>hello</p>") -> bytes:
     )
 
 
-class FakeSite:
+class FakeSite(LoopbackServer):
     def __init__(self) -> None:
         self.pages: dict[tuple[str, str], Page] = {}
         self.requests: list[Seen] = []
@@ -59,7 +59,6 @@ class FakeSite:
                             self.command,
                             host,
                             path,
-                            time.monotonic(),
                             {k.lower(): v for k, v in self.headers.items()},
                         )
                     )
@@ -97,30 +96,12 @@ class FakeSite:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connect_to(self, *hosts: str) -> dict[str, str]:
-        return dict.fromkeys(hosts, self.url)
+        super().__init__(Handler)
 
     def seen(self, host: str, path: str) -> list[Seen]:
         with self._lock:
             return [r for r in self.requests if r.host == host and r.path == path]
 
-    def start(self) -> FakeSite:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self.released.set()  # hanging pages end
+        super().stop()

@@ -35,11 +35,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.support.http_server import RecordingServer, Reply, Request
+from tests.support.http_server import LoopbackServer, RecordingServer, Reply, Request
 from tests.support.recordings import recording
 from tests.support.routes import with_prefix_routes
 
@@ -327,7 +327,7 @@ def event_id(event: dict[str, Any]) -> str:
     return json.dumps([{"topic": meta["topic"], "partition": meta["partition"], "offset": meta["offset"]}])
 
 
-class FakeEventStreams:
+class FakeEventStreams(LoopbackServer):
     """``/v2/stream/page-links-change`` over server-sent events: the ``events`` from the one after
     ``Last-Event-ID`` (else from ``since``), then, when ``live``, an event stamped in the far future and a
     connection held open, like the live stream: events added later are sent on it as they come, with
@@ -363,23 +363,15 @@ class FakeEventStreams:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__(_Handler, poll_interval=0.05)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.PATH}"
+        return f"{super().url}{self.PATH}"
 
-    def __enter__(self) -> FakeEventStreams:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+    def stop(self) -> None:
+        self._stopping.set()  # open streams end
+        super().stop()
 
     def add(self, *events: dict[str, Any]) -> None:
         with self._lock:
