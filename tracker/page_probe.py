@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
-from tracker.outbound import Outbound, OutboundError, RefusedError, Response
+from tracker.outbound import Outbound, OutboundError, Response
 from tracker.urls import canonical_url, url_host
 
 BODY_LIMIT = 1024 * 1024  # read at most 1 MB of a page
@@ -213,11 +213,7 @@ class PageProber:
                     answer = self.outbound.request(
                         method, current, body_limit=BODY_LIMIT if method == "GET" else 0
                     )
-                except RefusedError as exc:
-                    return PageCheck(
-                        url, final_url=current, redirects=tuple(hops), error=str(exc), requests=requests
-                    )
-                except OutboundError as exc:
+                except OutboundError as exc:  # refused (a private address) included
                     return PageCheck(
                         url, final_url=current, redirects=tuple(hops), error=str(exc), requests=requests
                     )
