@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,21 @@ def test_a_canonical_tag_is_another_page_only_by_the_trackers_canonical_url_rule
         assert not flagged(same, page), same
     assert flagged("https://example.com/b?b=2&c=1", page)
     assert flagged("not a url", page)
+
+
+def test_a_page_no_longer_asked_is_not_counted_as_unanswered(tmp_path: Path, clock: Clock) -> None:
+    from tracker.page_checks import progress, record_check
+    from tracker.page_probe import PageCheck
+
+    store = Store.open(f"sqlite:///{tmp_path / 'tracker.db'}")
+    try:
+        link(store, clock, "https://example.com/timed-out", "https://example.com/not-ours-now")
+        record_check(store.engine, PageCheck("https://example.com/timed-out", error="no answer within 10s"),
+                     "example.com", clock())  # fmt: skip
+        record_check(store.engine, PageCheck("https://example.com/not-ours-now", error="not checked",
+                                             skipped=True), "example.com", clock())  # fmt: skip
+        with store.read() as conn:
+            found = progress(conn, ["example.com"], clock(), timedelta(days=7))
+    finally:
+        store.close()
+    assert (found.checked, found.broken, found.failed) == (2, 1, 1)

@@ -104,8 +104,8 @@ def progress(conn: Connection, domains: Sequence[str], now: datetime, interval: 
             func.count(),
             func.count(page_checks.c.checked_at).filter(checked),
             func.count(page_checks.c.checked_at).filter(page_checks.c.broken.is_(True)),
-            func.count(page_checks.c.checked_at).filter(
-                page_checks.c.status.is_(None), page_checks.c.error.is_not(None)
+            func.count(page_checks.c.checked_at).filter(  # a page not asked is not broken, nor unanswered
+                page_checks.c.status.is_(None), page_checks.c.broken.is_(True)
             ),
             func.max(page_checks.c.checked_at),
         )
