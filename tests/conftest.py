@@ -24,16 +24,6 @@ REQUIRE_POSTGRES = os.environ.get("TRACKER_REQUIRE_POSTGRES") == "1"
 DATA = Path(__file__).parent / "data"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    from tests.support.recordings import RECORDINGS
-
-    if not RECORDINGS.is_dir():
-        # Without the recordings, a fixture that started a loopback server skips before its teardown can run,
-        # and the server's socket is collected later, in some other test: a warning that is no test's fault.
-        config.addinivalue_line("filterwarnings", "ignore::ResourceWarning")
-        config.addinivalue_line("filterwarnings", "ignore::pytest.PytestUnraisableExceptionWarning")
-
-
 def _postgres_problem() -> str | None:
     try:
         import psycopg
