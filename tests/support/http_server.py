@@ -45,6 +45,16 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+@dataclass
+class Seen:
+    """A request to a server that answers by ``Host`` (the own site, the shorteners)."""
+
+    method: str
+    host: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) for a request handler class; started and stopped as a
     context manager or with :meth:`start` and :meth:`stop`."""

@@ -12,19 +12,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.http_server import LoopbackServer
-
-
-@dataclass
-class Seen:
-    method: str
-    host: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
+from tests.support.http_server import LoopbackServer, Seen
 
 
 class FakeShortener(LoopbackServer):

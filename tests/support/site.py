@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.http_server import LoopbackServer
+from tests.support.http_server import LoopbackServer, Seen
 
 
 @dataclass
@@ -23,14 +23,6 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     chunked: bool = False
-
-
-@dataclass
-class Seen:
-    method: str
-    host: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def html_page(title: str, head: str = "", body: str = "<p>hello</p>") -> bytes:
