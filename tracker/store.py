@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -54,22 +56,37 @@ from tracker.sql import Driver, upsert_insert
 from tracker.waiting import Waiting
 
 _CHUNK = 500  # ids per IN (...) list
+_LOCK_WAIT = 30.0  # seconds, as the busy timeout
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the connection's database to WAL. While another connection is creating the same new database,
+    SQLite answers this "database is locked" at once instead of waiting out the busy timeout: wait here."""
+    deadline = time.monotonic() + _LOCK_WAIT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_engine(url: str) -> Engine:
     path = url.partition(":///")[2]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": _LOCK_WAIT})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_LOCK_WAIT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
