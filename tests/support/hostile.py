@@ -24,6 +24,16 @@ from typing import Any
 Behaviour = Callable[[socket.socket], None]
 
 
+def _complete(behave: Behaviour) -> Behaviour:
+    """Marks a behaviour that sends a whole HTTP/1.1 answer: the connection stays open for the next request.
+
+    Closing it instead would race a client that reuses it at once (as when following a redirect): the
+    request would meet "server disconnected without sending a response".
+    """
+    behave.complete = True  # type: ignore[attr-defined]
+    return behave
+
+
 @dataclass
 class Received:
     method: str
@@ -51,7 +61,7 @@ def reply(body: Any, status: int = 200, content_type: str = "application/json") 
     def behave(sock: socket.socket) -> None:
         sock.sendall(_head(status, {"Content-Type": content_type, "Content-Length": str(len(data))}) + data)
 
-    return behave
+    return _complete(behave)
 
 
 def drip(interval: float = 0.05, seconds: float = 30.0) -> Behaviour:
@@ -112,7 +122,7 @@ def redirect(location: str, status: int = 307) -> Behaviour:
     def behave(sock: socket.socket) -> None:
         sock.sendall(_head(status, {"Location": location, "Content-Length": "0"}))
 
-    return behave
+    return _complete(behave)
 
 
 def cut_off() -> Behaviour:
@@ -180,7 +190,7 @@ class HostileServer:
         if behaviour is None:
             behaviour = reply({"error": f"no route for {path}"}, 404)
         behaviour(sock)
-        return behaviour.__name__ == "behave" and behaviour.__qualname__.startswith("reply.")
+        return getattr(behaviour, "complete", False)
 
     def __enter__(self) -> HostileServer:
         self._thread.start()
