@@ -4,14 +4,14 @@ union of its slices' (a mention falls in one slice)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reports.queries import (
     AUTHOR_KEY,
@@ -26,6 +26,7 @@ from reports.queries import (
     REACH_VALUE,
     VALUE_VALUE,
 )
+from reports.rows import MentionRows
 from tracker.csv_format import needs_guard
 
 TOP_POSTS = 50
@@ -50,14 +51,16 @@ class Partials:
         return int(self.platforms["mentions"].sum())
 
 
-def _numbers(values: Sequence[int | None]) -> np.ndarray[Any, Any]:
-    """Numbers (None for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
-    return np.array(values, dtype=np.float64)
+def _numbers(values: pa.Array) -> np.ndarray[Any, Any]:
+    """Numbers (null for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
+    return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _utc_seconds(cells: Sequence[str]) -> np.ndarray[Any, Any]:
+def _utc_seconds(cells: pa.Array) -> np.ndarray[Any, Any]:
     """ISO 8601 UTC cells ("2026-11-16T08:00:00Z") as datetime64 seconds."""
-    return np.array([cell[:-1] for cell in cells], dtype="datetime64[s]")  # numpy reads no "Z"
+    return np.asarray(
+        pc.strptime(cells, format="%Y-%m-%dT%H:%M:%SZ", unit="s").to_numpy(zero_copy_only=False)
+    )
 
 
 def _integers(values: np.ndarray[Any, Any]) -> pd.Series:
@@ -70,31 +73,34 @@ def _unguarded(cell: str) -> str:
 
 
 class _Strings:
-    """A column of strings kept as codes into a table of the distinct values (a week repeats most of them)."""
+    """A column of strings, kept as Arrow arrays until the figures are made."""
 
     def __init__(self, *, cells: bool = False) -> None:
-        self.cells = cells  # CSV cells: '' is unknown, and the formula guard is taken off
-        self.table: defaultdict[str | None, int] = defaultdict()
-        self.table.default_factory = self.table.__len__  # a new value's code: the count before it (in C)
-        self.codes: list[np.ndarray[Any, Any]] = []
+        self.cells = cells  # CSV cells: the formula guard is taken off
+        self.chunks: list[pa.Array] = []
 
-    def add(self, values: Sequence[str | None]) -> None:
-        self.codes.append(np.fromiter(map(self.table.__getitem__, values), dtype=np.int32, count=len(values)))
+    def add(self, values: pa.Array) -> None:
+        self.chunks.append(values)
 
     def categorical(self) -> pd.Categorical:
-        texts: list[str | None] = list(self.table)
-        if self.cells:
-            texts = [None if text == "" else _unguarded(text) for text in texts if text is not None]
-        codes = np.concatenate(self.codes) if self.codes else np.array([], dtype=np.int32)
+        encoded = pc.dictionary_encode(pa.chunked_array(self.chunks, type=pa.string()))
+        dictionary = encoded.chunks[0].dictionary if encoded.num_chunks else pa.array([], pa.string())
+        texts: list[str | None] = [
+            (_unguarded(text) if self.cells else text) if text else None for text in dictionary.to_pylist()
+        ]  # '' is unknown
+        codes = (
+            np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in encoded.chunks])
+            if encoded.num_chunks
+            else np.array([], dtype=np.int32)
+        )
         remap, uniques = pd.factorize(np.array(texts, dtype=object))  # None: -1; two cells may read alike
-        if len(codes):
-            codes = remap[codes]
+        codes = np.append(remap, -1)[codes]  # -1 (null) stays -1
         return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
 
 
 class Gatherer:
-    """Collects the columns the figures need from a process's (mention, link) rows, group by group (kept as
-    numbers and codes: the rows themselves are not kept), and turns them into figures once, at the end."""
+    """Collects the columns the figures need from a process's (mention, link) rows, slice by slice (as Arrow
+    and NumPy arrays: the rows themselves are not kept), and turns them into figures once, at the end."""
 
     def __init__(self, timezone: str) -> None:
         self.timezone = timezone
@@ -107,32 +113,25 @@ class Gatherer:
             for name in ("platform", "author_key", "community", "canonical_url", "domain", "anchor_text")
         }
 
-    def add(self, firsts: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]) -> None:
-        """Each mention's first (mention, link) row, and all of them (the layout of
-        :func:`reports.queries.mention_link_select` with the raw extras)."""
-        if not rows:
+    def add(self, rows: MentionRows) -> None:
+        """A slice's (mention, link) rows (the layout of :func:`reports.queries.mention_link_select` with the
+        raw extras)."""
+        if not rows.table.num_rows:
             return
         numbers, strings = self.numbers, self.strings
-
-        def mention(index: int) -> list[Any]:
-            return list(map(itemgetter(index), firsts))
-
-        def link(index: int) -> list[Any]:
-            return list(map(itemgetter(index), rows))
-
-        numbers["id"].append(np.array(mention(0), dtype=np.int64))
-        numbers["followers"].append(_numbers(mention(FOLLOWERS_VALUE)))
-        numbers["engagement"].append(_numbers(mention(ENGAGEMENT_VALUE)))
-        numbers["reach"].append(_numbers(mention(REACH_VALUE)))
-        numbers["value"].append(_numbers(mention(VALUE_VALUE)))
-        numbers["mention_id"].append(np.array(link(0), dtype=np.int64))
-        self.created.append(_utc_seconds(mention(CREATED)))
-        strings["platform"].add(mention(PLATFORM))
-        strings["author_key"].add(mention(AUTHOR_KEY))
-        strings["community"].add(mention(COMMUNITY))
-        strings["canonical_url"].add(link(LINK_CANONICAL))
-        strings["domain"].add(link(LINK_DOMAIN))
-        strings["anchor_text"].add(link(LINK_ANCHOR))
+        numbers["id"].append(rows.mention(0).to_numpy())
+        numbers["followers"].append(_numbers(rows.mention(FOLLOWERS_VALUE)))
+        numbers["engagement"].append(_numbers(rows.mention(ENGAGEMENT_VALUE)))
+        numbers["reach"].append(_numbers(rows.mention(REACH_VALUE)))
+        numbers["value"].append(_numbers(rows.mention(VALUE_VALUE)))
+        numbers["mention_id"].append(rows.link(0).to_numpy())
+        self.created.append(_utc_seconds(rows.mention(CREATED)))
+        strings["platform"].add(rows.mention(PLATFORM))
+        strings["author_key"].add(rows.mention(AUTHOR_KEY))
+        strings["community"].add(rows.mention(COMMUNITY))
+        strings["canonical_url"].add(rows.link(LINK_CANONICAL))
+        strings["domain"].add(rows.link(LINK_DOMAIN))
+        strings["anchor_text"].add(rows.link(LINK_ANCHOR))
 
     def figures(self) -> Partials:
         def joined(name: str, dtype: Any) -> np.ndarray[Any, Any]:
@@ -162,13 +161,6 @@ class Gatherer:
             }
         )
         return _figures(mentions, linked, self.timezone)
-
-
-def gather(firsts: Sequence[Sequence[Any]], links: Sequence[Sequence[Any]], timezone: str) -> Partials:
-    """The figures of these (mention, link) rows (see :meth:`Gatherer.add`)."""
-    gatherer = Gatherer(timezone)
-    gatherer.add(firsts, links)
-    return gatherer.figures()
 
 
 def _figures(mentions: pd.DataFrame, linked: pd.DataFrame, timezone: str) -> Partials:
@@ -285,4 +277,4 @@ def merge(parts: Sequence[Partials]) -> Partials:
 
 def empty() -> Partials:
     """The figures of a week without mentions."""
-    return gather([], [], "UTC")
+    return Gatherer("UTC").figures()

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection
 
+from reports import columnar
 from tracker.csv_format import BLANKS, FORMULA_STARTERS, GUARDED_FIRST
 from tracker.sql import Driver
 
-CHUNK = 50_000
 IN_LIST = 500  # values per IN (...) list
 _LIVE_IN_WEEK = "m.created_at >= ? AND m.created_at < ? AND m.deleted_at IS NULL"
 _FIRST_CHARACTER = {"sqlite": "unicode", "postgresql": "ascii"}  # the code point of a text's first character
@@ -116,13 +118,19 @@ MENTION_HEAD = slice(1, 12)  # platform ... text
 TAIL = 12  # likes, reposts, replies, quotes, score, engagement, views, reach, value: one cell of nine
 LINK_URL, LINK_CANONICAL, LINK_DOMAIN, LINK_ANCHOR, LINK_SOURCE = 13, 14, 15, 16, 17
 PLATFORM, CREATED, COMMUNITY = 1, 5, 9  # CREATED: ISO 8601 UTC with a Z
-# ... then raw values the figures need (reports.partials).
+# ... then raw values the figures need (reports.partials): the author key ('' for none; no text column is
+# ever NULL, so each column has one type in every row), then numbers.
 AUTHOR_KEY, FOLLOWERS_VALUE, ENGAGEMENT_VALUE, REACH_VALUE, VALUE_VALUE = 18, 19, 20, 21, 22
 # As raw values: the head, the nine numbers, the link's five columns, and the thread a comment was made in
 # (for the page's "comment on" link).
 RAW_TAIL = slice(12, 21)
 RAW_LINK_URL, RAW_CANONICAL, RAW_DOMAIN, RAW_ANCHOR = 21, 22, 23, 24
 THREAD = 26
+CSV_SCHEMA = pa.schema(
+    [("id", pa.int64())]
+    + [(f"cell{index}", pa.string()) for index in range(1, AUTHOR_KEY + 1)]
+    + [(f"value{index}", pa.int64()) for index in range(FOLLOWERS_VALUE, VALUE_VALUE + 1)]
+)
 _NUMBERS = ("likes", "reposts", "replies", "quotes", "score", "engagement", "views", "reach", "value")
 
 
@@ -151,7 +159,7 @@ def mention_link_select(dialect: str, *, for_csv: bool) -> str:
         text("m.title"), text("m.text"), *numbers,
         text("l.url"), ours("l.canonical_url"), ours("l.domain"), text("l.anchor_text"), ours("l.source"),
         *(
-            ("COALESCE(m.author_id, m.author_handle)", "m.author_followers", "m.engagement", "m.reach", "m.value")
+            ("COALESCE(m.author_id, m.author_handle, '')", "m.author_followers", "m.engagement", "m.reach", "m.value")
             if for_csv else ("m.thread_id",)
         ),
     ]  # fmt: skip
@@ -311,35 +319,31 @@ def latest_mention_at(conn: Connection, dialect: str, scope: Scope) -> datetime 
     return latest
 
 
-def stream(
-    conn: Connection, dialect: str, sql: str, params: Sequence[Any]
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows of ``sql`` in chunks, without holding them all (a server-side cursor on PostgreSQL)."""
+def read_table(
+    conn: Connection, dialect: str, sql: str, params: Sequence[Any], schema: pa.Schema, file: Path | None
+) -> pa.Table:
+    """All rows of ``sql`` (``?`` placeholders) as a table of ``schema``: through ADBC when ``file`` names the
+    SQLite store, else through the connection's own driver."""
     driver = Driver(conn, dialect)
-    cursor = driver.raw.cursor(name="report_stream") if driver.postgres else driver.raw.cursor()
-    try:
-        cursor.execute(driver.sql(sql), _bind(driver, params))
-        while True:
-            rows = cursor.fetchmany(CHUNK)
-            if not rows:
-                return
-            yield rows
-    finally:
-        cursor.close()
-        driver.cursor.close()
+    bound = _bind(driver, params)
+    driver.cursor.close()
+    if file is not None:
+        return columnar.adbc_table(file, sql, bound, schema)
+    return columnar.table_of(query_rows(conn, dialect, sql, bound), schema)
 
 
-def mention_link_rows(
-    conn: Connection, dialect: str, start: datetime, end: datetime, scope: Scope
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The (mention, link) rows in scope of the mentions created in ``[start, end)``, as CSV cells: newest
-    mention first, each mention's links in order."""
+def mention_link_table(
+    conn: Connection, dialect: str, start: datetime, end: datetime, scope: Scope, file: Path | None
+) -> pa.Table:
+    """The (mention, link) rows in scope of the mentions created in ``[start, end)``, as CSV cells (the
+    layout above, typed by :data:`CSV_SCHEMA`): newest mention first, each mention's links in order. ``file``:
+    the SQLite store's file, read through Arrow (see :mod:`reports.columnar`)."""
     condition, params = scope.links()
     sql = (
         f"{mention_link_select(dialect, for_csv=True)} WHERE {_LIVE_IN_WEEK}{condition} "
         "ORDER BY m.created_at DESC, m.id DESC, l.position"
     )
-    return stream(conn, dialect, sql, (start, end, *params))
+    return read_table(conn, dialect, sql, (start, end, *params), CSV_SCHEMA, file)
 
 
 def mention_link_rows_by_id(

@@ -1,22 +1,26 @@
 """mentions.csv and links.csv rows from the (mention, link) rows of :func:`reports.queries.mention_link_select`:
 a mention's row carries its first link in scope and how many links it has there; a link's row its mention's
-platform and id."""
+platform and id. A week's slices come as Arrow columns (:class:`MentionRows`), the top posts as tuples."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import IO, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from reports import queries
+from reports.columnar import quoted
 from reports.queries import (
     LINK_ANCHOR,
     LINK_CANONICAL,
     LINK_DOMAIN,
+    LINK_SOURCE,
     LINK_URL,
     MENTION_HEAD,
+    PLATFORM,
     RAW_ANCHOR,
     RAW_CANONICAL,
     RAW_DOMAIN,
@@ -37,54 +41,41 @@ def start_file(out: IO[str], columns: Sequence[str]) -> None:
     out.write(csv_lines([columns], len(columns)))
 
 
-@dataclass
-class Group:
-    """Complete mentions' rows: their mentions.csv and links.csv rows, each mention's first (mention, link)
-    row and all of them."""
+class MentionRows:
+    """A slice's (mention, link) rows (a table in the layout of :func:`reports.queries.mention_link_select`,
+    as CSV cells): each mention's first row, where its mentions.csv row comes from, and its count of links."""
 
-    mentions: list[tuple[str, ...]]
-    links: list[tuple[str, ...]]
-    firsts: list[Sequence[Any]]
-    rows: Sequence[Sequence[Any]]
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        ids = table.column(0).combine_chunks()
+        first = pa.concat_arrays([pa.array([True]), pc.not_equal(ids[1:], ids[:-1])])
+        self.starts = pc.indices_nonzero(first.slice(0, len(ids)))
+        ends = pa.concat_arrays([self.starts.slice(1), pa.array([len(ids)], pa.uint64())])
+        self.link_counts = pc.subtract(ends.slice(0, len(self.starts)), self.starts)
+        self.firsts = table.take(self.starts)
 
+    def mention(self, index: int) -> pa.Array:
+        """Column ``index`` of each mention's first row."""
+        return self.firsts.column(index).combine_chunks()
 
-def grouped(chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[Group]:
-    """(mention, link) rows in the layout of :func:`reports.queries.mention_link_select`, chunk by chunk, as
-    groups of whole mentions (a mention whose links run into the next chunk waits for it)."""
-    carry: list[Sequence[Any]] = []
-    for chunk in chunks:
-        rows = [*carry, *chunk] if carry else chunk
-        if not rows:
-            continue
-        cut = len(rows) - 1
-        while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
-            cut -= 1
-        carry = list(rows[cut:])
-        if cut:
-            yield _group(rows[:cut])
-    if carry:
-        yield _group(carry)
+    def link(self, index: int) -> pa.Array:
+        """Column ``index`` of every row."""
+        return self.table.column(index).combine_chunks()
 
+    def mention_cells(self) -> list[pa.Array]:
+        """mentions.csv's columns, quoted where needed (the nine numbers are one cell that needs none)."""
+        head = [quoted(self.mention(index)) for index in range(MENTION_HEAD.start, MENTION_HEAD.stop)]
+        return [
+            *head, quoted(self.mention(LINK_CANONICAL)), quoted(self.mention(LINK_DOMAIN)),
+            quoted(self.mention(LINK_ANCHOR)), self.link_counts.cast(pa.string()), self.mention(TAIL),
+            quoted(self.mention(LINK_URL)),
+        ]  # fmt: skip
 
-def _group(rows: Sequence[Sequence[Any]]) -> Group:
-    mentions: list[tuple[str, ...]] = []
-    links: list[tuple[str, ...]] = []
-    firsts = []
-    first: Sequence[Any] | None = None
-    count = 0
-    for row in rows:
-        if first is None or row[0] != first[0]:
-            if first is not None:
-                mentions.append(_mention_row(first, str(count)))
-            first, count = row, 0
-            firsts.append(row)
-        count += 1
-        links.append(
-            (row[1], row[2], row[13], row[14], row[15], row[16], row[17])
-        )  # LINK_URL ... LINK_SOURCE
-    if first is not None:
-        mentions.append(_mention_row(first, str(count)))
-    return Group(mentions, links, firsts, rows)
+    def link_cells(self) -> list[pa.Array]:
+        """links.csv's columns, quoted where needed."""
+        return [
+            quoted(self.link(index)) for index in (PLATFORM, PLATFORM + 1, *range(LINK_URL, LINK_SOURCE + 1))
+        ]
 
 
 MENTION_CELLS = 17  # a mentions.csv row as cells: its nine numbers are one (see reports.queries.TAIL)

@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from reports import partials, queries
+from reports import columnar, partials, queries
 from reports.partials import Gatherer, Partials
 from reports.queries import Scope
-from reports.rows import LINK_COLUMNS, grouped, mention_lines, start_file
+from reports.rows import LINK_COLUMNS, MentionRows, start_file
 from reports.standby import Standby
-from tracker.csv_format import MENTION_COLUMNS, csv_lines
+from tracker.csv_format import MENTION_COLUMNS
 from tracker.errors import TrackerError
 from tracker.store import Store
 
@@ -39,15 +39,18 @@ def _part(folder: Path, kind: str, index: int) -> Path:
 
 def read_slice(
     store: Store, bounds: tuple[datetime, datetime], scope: Scope, gatherer: Gatherer,
-    files: tuple[IO[str], IO[str]] | None,
+    files: tuple[IO[bytes], IO[bytes]] | None,
 ) -> None:  # fmt: skip
     """Gather a slice's figures, and write its rows of mentions.csv and links.csv to ``files`` (when given)."""
     with store.read() as conn:
-        for group in grouped(queries.mention_link_rows(conn, store.dialect, *bounds, scope)):
-            if files is not None:
-                files[0].write(mention_lines(group.mentions))
-                files[1].write(csv_lines(group.links, len(LINK_COLUMNS)))
-            gatherer.add(group.firsts, group.rows)
+        table = queries.mention_link_table(
+            conn, store.dialect, *bounds, scope, columnar.sqlite_file(store.engine.url)
+        )
+    rows = MentionRows(table)
+    if files is not None:
+        columnar.write_lines(files[0], rows.mention_cells())
+        columnar.write_lines(files[1], rows.link_cells())
+    gatherer.add(rows)
 
 
 class Pass:
@@ -64,8 +67,8 @@ class Pass:
             read_slice(store, self.bounds[index], self.scope, gatherer, None)
             return
         with (
-            _part(self.folder, "mentions", index).open("w", encoding="utf-8", newline="") as mentions_out,
-            _part(self.folder, "links", index).open("w", encoding="utf-8", newline="") as links_out,
+            _part(self.folder, "mentions", index).open("wb") as mentions_out,
+            _part(self.folder, "links", index).open("wb") as links_out,
         ):
             read_slice(store, self.bounds[index], self.scope, gatherer, (mentions_out, links_out))
 

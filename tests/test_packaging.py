@@ -52,14 +52,14 @@ def test_the_runtime_and_dev_locks_are_exact_sorted_and_apart() -> None:
     assert set(runtime) & set(dev) == set()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
-    # The runtime is the core plus what the built-in connectors and PostgreSQL need; pyarrow (parquet export)
-    # and the tools are for development.
+    # The runtime is the core plus what the built-in connectors and PostgreSQL need; the tools are for
+    # development.
     needed = _requirement_names(project["dependencies"])
     for extra in ("postgres", "x", "reddit", "bluesky"):
         needed |= _requirement_names(extras[extra])
     assert needed - set(runtime) == set()
     tools = _requirement_names([item for item in extras["dev"] if not item.startswith("mention-tracker")])
-    assert tools | _requirement_names(extras["parquet"]) <= set(dev)
+    assert tools <= set(dev)
     assert "matplotlib" not in runtime | dev  # the charts are inline SVG
 
 

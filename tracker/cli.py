@@ -632,17 +632,12 @@ def export(
     state: State, since: str | None, until: str | None, domains: Sequence[str], fmt: str, out: str | None
 ) -> None:
     """Export all mentions in a date range (deleted ones left out), domains removed from the config included."""
-    import importlib.util
     from datetime import datetime
 
     from tracker.errors import ConfigError
     from tracker.export import DomainFilter, parse_range_bound, write_parquet
     from tracker.urls import normalize_domain
 
-    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
-        raise ConfigError(
-            "--format parquet needs the pyarrow library; install it with: pip install 'mention-tracker[parquet]'"
-        )
     if fmt == "parquet" and not out and sys.stdout.isatty():
         raise ConfigError("--format parquet: parquet is binary; use --out FILE")
     timezone = state.config.tracker.timezone

@@ -1,0 +1,88 @@
+"""The week's rows as Arrow columns: CSV lines made column by column are what the csv module writes, and a
+SQLite file read through the ADBC driver gives the rows its own driver gives."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
+
+from reports import columnar, queries, write_report
+from reports.queries import Scope
+from tests.reports.fixtures import fill
+from tests.reports.test_rollups import NOW, W47, config_for
+from tests.test_csv_lines import CELLS, written_by_csv_module
+from tracker.config import Config
+from tracker.errors import TrackerError
+from tracker.store import Store
+
+
+@given(st.integers(min_value=2, max_value=6).flatmap(
+    lambda width: st.lists(st.lists(CELLS | st.none(), min_size=width, max_size=width), min_size=1, max_size=8)
+))  # fmt: skip
+def test_lines_made_from_columns_are_what_the_csv_module_writes(  # with two columns or more, as the files have
+    rows: list[list[str | None]],
+) -> None:
+    columns = [columnar.quoted(pa.array(column, pa.string())) for column in zip(*rows, strict=True)]
+    out = io.BytesIO()
+    columnar.write_lines(out, columns)
+    expected = written_by_csv_module([["" if cell is None else cell for cell in row] for row in rows])
+    assert out.getvalue().decode("utf-8") == expected
+
+
+def test_only_a_sqlite_file_is_read_through_the_arrow_driver(tmp_path: Path) -> None:
+    assert columnar.sqlite_file(make_url(f"sqlite:///{tmp_path / 'a.db'}")) == tmp_path / "a.db"
+    assert columnar.sqlite_file(make_url(f"sqlite:///{tmp_path / 'a.db'}?timeout=5")) == tmp_path / "a.db"
+    assert columnar.sqlite_file(make_url("sqlite://")) is None
+    assert columnar.sqlite_file(make_url("sqlite:///:memory:")) is None
+    assert columnar.sqlite_file(make_url("sqlite:///file:a.db?mode=ro&uri=true")) is None
+    assert columnar.sqlite_file(make_url("postgresql+psycopg://127.0.0.1/test")) is None
+
+
+def test_a_sqlite_file_read_through_arrow_gives_the_rows_its_driver_gives(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'tracker.db'}")
+    fill(store)
+    start, end = W47.bounds("UTC")
+    with store.read() as conn:
+        scope = Scope.of(conn, store.dialect, ("example.com",))
+        through_arrow = queries.mention_link_table(
+            conn, store.dialect, start, end, scope, tmp_path / "tracker.db"
+        )
+        through_driver = queries.mention_link_table(conn, store.dialect, start, end, scope, None)
+    store.close()
+    assert through_arrow.num_rows == 3
+    assert through_arrow.equals(through_driver)
+
+
+def broken(tmp_path: Path) -> Config:
+    """A store whose engagement is text where a number belongs (a hand edit, a broken tool)."""
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    with sqlite3.connect(tmp_path / "tracker.db") as conn:
+        conn.execute("UPDATE mentions SET engagement = 'many'")
+    return config
+
+
+def test_a_number_stored_as_text_fails_the_report_in_one_line(tmp_path: Path) -> None:
+    config = broken(tmp_path)
+    with pytest.raises(TrackerError, match=r"^reading .*tracker\.db for the report failed: [^\n]+$"):
+        write_report(config, week=W47, now=NOW)
+
+
+def test_a_number_stored_as_text_fails_the_read_through_the_driver_in_one_line(tmp_path: Path) -> None:
+    store = Store.open(broken(tmp_path).database_url)
+    start, end = W47.bounds("UTC")
+    with (
+        store.read() as conn,
+        pytest.raises(TrackerError, match=r"^reading the database for the report failed"),
+    ):
+        queries.mention_link_table(conn, store.dialect, start, end, Scope(("example.com",)), None)
+    store.close()
