@@ -1,6 +1,6 @@
-"""The reads behind a report, straight on the database driver: the week's (mention, link) rows are streamed
-in chunks with every CSV cell formatted by the database (the per-mention files and the figures come from
-them), the week before is counted by the database, and the rest are lookups by key.
+"""The reads behind a report, straight on the database driver: the week's (mention, link) rows are read slice
+by slice into Arrow columns with every CSV cell formatted by the database (the per-mention files and the
+figures come from them), the week before is counted by the database, and the rest are lookups by key.
 
 A report covers a :class:`Scope`: the own domains of the current config. A mention is in it when it links to
 one of them, and only those links count (mentions of a domain since removed from the config stay in the store).

@@ -1,6 +1,7 @@
 """One read of the week: mentions.csv and links.csv written, and the figures gathered, from the same rows.
 
-The week is cut into time slices, each read in its own transaction (as the two files always were). In a big
+The week is cut into time slices, each read in its own transaction (as the two files always were), into Arrow
+columns (:mod:`reports.columnar`) from which the lines are made and the figures gathered. In a big
 week a second process (:mod:`reports.standby`: a clean interpreter, its own database connection) takes slices
 one after another while the report's process, once it has counted the previous week's figures for the summary,
 takes them too, whichever is free taking the next, so on two cores both stay busy to the end. Each slice's rows
