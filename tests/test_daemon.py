@@ -293,7 +293,9 @@ def test_missed_weekly_reports_and_the_week_so_far_are_written_on_start(
         assert (reports_dir / "index.html").exists()
         wait_for((reports_dir / str(last.next()) / ".so-far").is_file, 30, "the week so far")
         # index.html is rewritten just after the week's folder is swapped in
-        wait_for(lambda: "so far" in (reports_dir / "index.html").read_text(encoding="utf-8"), 30, "the index")
+        wait_for(
+            lambda: "so far" in (reports_dir / "index.html").read_text(encoding="utf-8"), 30, "the index"
+        )
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
     finally:
