@@ -9,6 +9,7 @@ made by Arrow's string kernels.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -31,23 +32,79 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(url.database)
 
 
-def adbc_table(file: Path, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
-    """All rows of ``sql`` on the SQLite file, as a table of ``schema`` (on a connection of its own).
+class Source:
+    """An ADBC connection to the store: query results straight into Arrow columns."""
 
-    The driver types a column by its values (ints, text; NULL as int64): the query gives each column one type
-    in every row, and a value of another type (a REAL in an integer column) fails the report in one line."""
-    import adbc_driver_sqlite.dbapi as adbc  # only a report of a SQLite file loads the driver
+    def __init__(self, connection: Any, *, postgres: bool) -> None:
+        self.connection, self.postgres = connection, postgres
 
-    try:
-        with adbc.connect(str(file), autocommit=True) as connection, connection.cursor() as cursor:
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
-            cursor.execute("PRAGMA busy_timeout = 30000")
-            cursor.fetchall()
-            cursor.execute(sql, params)
-            table = cursor.fetch_arrow_table()
-        return pa.table([table.column(i).cast(field.type) for i, field in enumerate(schema)], schema=schema)
-    except Exception as exc:  # ADBC's own DatabaseError family, or Arrow's on a value of another type
-        raise TrackerError(f"reading {file} for the report failed: {' '.join(str(exc).split())}") from exc
+    def table(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        """All rows of ``sql`` (``?`` placeholders) as a table of ``schema``.
+
+        The drivers type a column by its values (SQLite: ints, text, NULL as int64): the report's queries give
+        each column one type in every row, and a value of another type (text in an integer column) fails the
+        report in one line."""
+        if self.postgres:
+            numbers = iter(range(1, len(params) + 1))
+            sql = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+        try:
+            with self.connection.cursor() as cursor:
+                if not self.postgres:  # one batch per 65,536 rows
+                    cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
+                cursor.execute(sql, params)
+                table = cursor.fetch_arrow_table()
+            return pa.table(
+                [table.column(i).cast(field.type) for i, field in enumerate(schema)], schema=schema
+            )
+        except Exception as exc:  # ADBC's own DatabaseError family, or Arrow's on a value of another type
+            raise TrackerError(f"reading the database for the report failed: {_one_line(exc)}") from exc
+
+
+_sources: dict[str, Source] = {}  # this process's, by store
+
+
+def source(url: URL) -> Source | None:
+    """This process's ADBC connection to the store at ``url`` (opened on first use, kept until
+    :func:`close_sources`); None for a store only its own driver reaches (an in-memory SQLite database).
+
+    A SQLite file is read through a second copy of SQLite in this process, and closing any descriptor of a file
+    drops every lock this process holds on it, the other copy's too: so the connection stays open until the
+    report has closed its store (sqlite.org/howtocorrupt.html, "multiple copies of SQLite").
+    """
+    file = sqlite_file(url)
+    postgres = url.get_backend_name() == "postgresql"
+    if file is None and not postgres:
+        return None
+    key = url.render_as_string(hide_password=False)
+    if key not in _sources:
+        try:
+            if postgres:
+                import adbc_driver_postgresql.dbapi as adbc_postgresql  # loaded by a report only
+
+                libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+                connection = adbc_postgresql.connect(libpq, autocommit=True)
+            else:
+                import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+                connection = adbc_sqlite.connect(str(file), autocommit=True)
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA busy_timeout = 30000")
+                    cursor.fetchall()
+        except Exception as exc:  # ADBC's own DatabaseError family
+            raise TrackerError(f"opening the database for the report failed: {_one_line(exc)}") from exc
+        _sources[key] = Source(connection, postgres=postgres)
+    return _sources[key]
+
+
+def close_sources() -> None:
+    """Close this process's ADBC connections (after the report's store is closed)."""
+    while _sources:
+        _, opened = _sources.popitem()
+        opened.connection.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def table_of(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
@@ -56,9 +113,7 @@ def table_of(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
     try:
         arrays = [pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)]
     except (pa.ArrowException, TypeError, ValueError) as exc:
-        raise TrackerError(
-            f"reading the database for the report failed: {' '.join(str(exc).split())}"
-        ) from exc
+        raise TrackerError(f"reading the database for the report failed: {_one_line(exc)}") from exc
     return pa.table(arrays, schema=schema)
 
 

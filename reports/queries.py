@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -320,30 +319,35 @@ def latest_mention_at(conn: Connection, dialect: str, scope: Scope) -> datetime 
 
 
 def read_table(
-    conn: Connection, dialect: str, sql: str, params: Sequence[Any], schema: pa.Schema, file: Path | None
+    conn: Connection, dialect: str, sql: str, params: Sequence[Any], schema: pa.Schema
 ) -> pa.Table:
-    """All rows of ``sql`` (``?`` placeholders) as a table of ``schema``: through ADBC when ``file`` names the
-    SQLite store, else through the connection's own driver."""
+    """All rows of ``sql`` (``?`` placeholders) as a table of ``schema``: through this process's ADBC
+    connection to the store (see :mod:`reports.columnar`), or the connection's own driver where there is none."""
     driver = Driver(conn, dialect)
     bound = _bind(driver, params)
     driver.cursor.close()
-    if file is not None:
-        return columnar.adbc_table(file, sql, bound, schema)
+    arrow = columnar.source(conn.engine.url)
+    if arrow is not None:
+        return arrow.table(sql, bound, schema)
     return columnar.table_of(query_rows(conn, dialect, sql, bound), schema)
 
 
-def mention_link_table(
-    conn: Connection, dialect: str, start: datetime, end: datetime, scope: Scope, file: Path | None
-) -> pa.Table:
-    """The (mention, link) rows in scope of the mentions created in ``[start, end)``, as CSV cells (the
-    layout above, typed by :data:`CSV_SCHEMA`): newest mention first, each mention's links in order. ``file``:
-    the SQLite store's file, read through Arrow (see :mod:`reports.columnar`)."""
+def mention_link_query(dialect: str, start: datetime, end: datetime, scope: Scope) -> tuple[str, list[Any]]:
+    """The query of :func:`mention_link_table` and its parameters."""
     condition, params = scope.links()
     sql = (
         f"{mention_link_select(dialect, for_csv=True)} WHERE {_LIVE_IN_WEEK}{condition} "
         "ORDER BY m.created_at DESC, m.id DESC, l.position"
     )
-    return read_table(conn, dialect, sql, (start, end, *params), CSV_SCHEMA, file)
+    return sql, [start, end, *params]
+
+
+def mention_link_table(
+    conn: Connection, dialect: str, start: datetime, end: datetime, scope: Scope
+) -> pa.Table:
+    """The (mention, link) rows in scope of the mentions created in ``[start, end)``, as CSV cells (the
+    layout above, typed by :data:`CSV_SCHEMA`): newest mention first, each mention's links in order."""
+    return read_table(conn, dialect, *mention_link_query(dialect, start, end, scope), CSV_SCHEMA)
 
 
 def mention_link_rows_by_id(

@@ -44,9 +44,7 @@ def read_slice(
 ) -> None:  # fmt: skip
     """Gather a slice's figures, and write its rows of mentions.csv and links.csv to ``files`` (when given)."""
     with store.read() as conn:
-        table = queries.mention_link_table(
-            conn, store.dialect, *bounds, scope, columnar.sqlite_file(store.engine.url)
-        )
+        table = queries.mention_link_table(conn, store.dialect, *bounds, scope)
     rows = MentionRows(table)
     if files is not None:
         columnar.write_lines(files[0], rows.mention_cells())
@@ -131,6 +129,7 @@ def serve(answer: Any, taken: Any, database_url: str, week_pass: Pass) -> None:
             found = week_pass.read_all(store, Slices(taken, len(week_pass.bounds)))
         finally:
             store.close()
+            columnar.close_sources()
     except BaseException as exc:  # reported by the parent, as its own failure
         answer.send(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     else:

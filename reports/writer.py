@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reports import csv_files, html, queries, rollups, share, slices
+from reports import columnar, csv_files, html, queries, rollups, share, slices
 from reports.index import read_week, render_index_page
 from reports.queries import Scope
 from reports.standby import PARALLEL_FROM, Standby
@@ -125,6 +125,7 @@ def write_report(
     finally:
         if own_store:
             store.close()
+        columnar.close_sources()  # after the store (see reports.columnar.source)
     return Written(week, final, report.total)
 
 

@@ -45,19 +45,21 @@ def test_only_a_sqlite_file_is_read_through_the_arrow_driver(tmp_path: Path) -> 
     assert columnar.sqlite_file(make_url("postgresql+psycopg://127.0.0.1/test")) is None
 
 
-def test_a_sqlite_file_read_through_arrow_gives_the_rows_its_driver_gives(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'tracker.db'}")
+def test_the_store_read_through_arrow_gives_the_rows_its_driver_gives(database_url: str) -> None:
+    store = Store.open(database_url)
     fill(store)
     start, end = W47.bounds("UTC")
-    with store.read() as conn:
-        scope = Scope.of(conn, store.dialect, ("example.com",))
-        through_arrow = queries.mention_link_table(
-            conn, store.dialect, start, end, scope, tmp_path / "tracker.db"
-        )
-        through_driver = queries.mention_link_table(conn, store.dialect, start, end, scope, None)
-    store.close()
+    try:
+        with store.read() as conn:
+            scope = Scope.of(conn, store.dialect, ("example.com",))
+            through_arrow = queries.mention_link_table(conn, store.dialect, start, end, scope)
+            sql, params = queries.mention_link_query(store.dialect, start, end, scope)
+            rows = queries.query_rows(conn, store.dialect, sql, params)
+    finally:
+        store.close()
+        columnar.close_sources()
     assert through_arrow.num_rows == 3
-    assert through_arrow.equals(through_driver)
+    assert through_arrow.equals(columnar.table_of(rows, queries.CSV_SCHEMA))
 
 
 def broken(tmp_path: Path) -> Config:
@@ -73,16 +75,15 @@ def broken(tmp_path: Path) -> Config:
 
 def test_a_number_stored_as_text_fails_the_report_in_one_line(tmp_path: Path) -> None:
     config = broken(tmp_path)
-    with pytest.raises(TrackerError, match=r"^reading .*tracker\.db for the report failed: [^\n]+$"):
+    with pytest.raises(TrackerError, match=r"^reading the database for the report failed: [^\n]+$"):
         write_report(config, week=W47, now=NOW)
 
 
 def test_a_number_stored_as_text_fails_the_read_through_the_driver_in_one_line(tmp_path: Path) -> None:
     store = Store.open(broken(tmp_path).database_url)
-    start, end = W47.bounds("UTC")
-    with (
-        store.read() as conn,
-        pytest.raises(TrackerError, match=r"^reading the database for the report failed"),
-    ):
-        queries.mention_link_table(conn, store.dialect, start, end, Scope(("example.com",)), None)
+    sql, params = queries.mention_link_query(store.dialect, *W47.bounds("UTC"), Scope(("example.com",)))
+    with store.read() as conn:
+        rows = queries.query_rows(conn, store.dialect, sql, params)
     store.close()
+    with pytest.raises(TrackerError, match=r"^reading the database for the report failed: [^\n]+$"):
+        columnar.table_of(rows, queries.CSV_SCHEMA)
