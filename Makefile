@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # runs): every module is compiled once, at install, even where PYTHONDONTWRITEBYTECODE keeps Python from saving
 # what it compiles on import (then each `tracker` process would compile pandas again, a second or more).
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile
-COMPILE := $(BIN)/python -m compileall -q -j 0 -x '/(tests?|testing)/'
+COMPILE := $(BIN)/python -m compileall -q -j 0 -x '/site-packages/.*/(tests?|testing)/'
 CONFIG ?= config.example.toml
 
 .PHONY: install setup run poll test lint pytest bench docs clean

@@ -53,6 +53,7 @@ class Source:
                     cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
                 cursor.execute(sql, params)
                 table = cursor.fetch_arrow_table()
+            table.validate(full=True)  # text that is not UTF-8 (written around the tracker) fails, not copied
             return pa.table(
                 [table.column(i).cast(field.type) for i, field in enumerate(schema)], schema=schema
             )

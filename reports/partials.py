@@ -52,8 +52,9 @@ class Partials:
 
 
 def _numbers(values: pa.Array) -> np.ndarray[Any, Any]:
-    """Numbers (null for unknown) as float64 with NaN for unknown (exact up to 2**53)."""
-    return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    """Numbers (null for unknown) as float64 with NaN for unknown (exact up to 2**53, the nearest above)."""
+    exact = values.cast(pa.float64(), safe=False)  # above 2**53: the nearest float, as before
+    return np.asarray(exact.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _utc_seconds(cells: pa.Array) -> np.ndarray[Any, Any]:

@@ -195,7 +195,8 @@ def week_counts(
 ) -> dict[str, int]:
     """The summary's figures for a week, counted by the database (the previous week needs nothing else, so its
     million rows never come into Python). The same rules as :func:`reports.rollups.count_week` on the frames:
-    an author is the platform's author id, else the handle; a mention counts once per domain it links to.
+    an author is the platform's author id, else the handle (neither, or empty: unknown); a mention counts once per
+    domain it links to.
 
     Two passes over the week: authors and communities are counted per platform and pages per domain, then
     summed (an author or community belongs to one platform, a canonical URL to one domain).
@@ -205,8 +206,8 @@ def week_counts(
     counts = dict.fromkeys(("mentions", "pages_linked", "authors", "communities", "engagement", "reach"), 0)
     per_platform = query_rows(
         conn, dialect,
-        "SELECT m.platform, COUNT(*), COUNT(DISTINCT COALESCE(m.author_id, m.author_handle)), "
-        "COUNT(DISTINCT m.community), COALESCE(SUM(m.engagement), 0), COALESCE(SUM(m.reach), 0) "
+        "SELECT m.platform, COUNT(*), COUNT(DISTINCT NULLIF(COALESCE(m.author_id, m.author_handle), '')), "
+        "COUNT(DISTINCT NULLIF(m.community, '')), COALESCE(SUM(m.engagement), 0), COALESCE(SUM(m.reach), 0) "
         f"FROM mentions m WHERE {_LIVE_IN_WEEK}{mention_condition} GROUP BY m.platform",
         (start, end, *mention_params),
     )  # fmt: skip

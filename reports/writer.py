@@ -89,15 +89,14 @@ def write_report(
     week: IsoWeek | None = None,
     out_dir: Path | None = None,
     now: datetime | None = None,
-    store: Store | None = None,
     parallel_from: int = PARALLEL_FROM,
     standby: Standby | None = None,
 ) -> Written:
     """Write one week's files (default: the last complete week) and refresh ``index.html``.
 
     The folder is built beside the final one and swapped in, so a half-written report never appears and
-    re-running a week replaces it. Opens its own store unless one is given (the daemon runs this in a
-    child process, so pandas' memory goes back to the system afterwards). ``standby``, a second process
+    re-running a week replaces it. Opens its own store (the daemon runs this in a child process, so pandas'
+    memory goes back to the system afterwards). ``standby``, a second process
     started before the imports, shares a big week (and is stopped otherwise). ConfigError (exit 2) when the
     output folder holds files the tracker did not write.
     """
@@ -106,8 +105,7 @@ def write_report(
     week = week or last_complete_week(now, timezone)
     output = Path(out_dir or config.reports.output_dir)
     claim_output(output)
-    own_store = store is None
-    store = store or Store.open(config.database_url)
+    store = Store.open(config.database_url)
     try:
         with writer_lock(output):
             _remove_leftovers(output, week)
@@ -123,8 +121,7 @@ def write_report(
                 raise
             write_index(output, now, timezone)
     finally:
-        if own_store:
-            store.close()
+        store.close()
         columnar.close_sources()  # after the store (see reports.columnar.source)
     return Written(week, final, report.total)
 

@@ -3,8 +3,10 @@ SQLite file read through the ADBC driver gives the rows its own driver gives."""
 
 from __future__ import annotations
 
+import csv
 import io
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,3 +89,45 @@ def test_a_number_stored_as_text_fails_the_read_through_the_driver_in_one_line(t
     store.close()
     with pytest.raises(TrackerError, match=r"^reading the database for the report failed: [^\n]+$"):
         columnar.table_of(rows, queries.CSV_SCHEMA)
+
+
+def summary(folder: Path) -> dict[str, tuple[str, str]]:
+    with (folder / "summary.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return {row["metric"]: (row["this_week"], row["previous_week"]) for row in csv.DictReader(handle)}
+
+
+def test_a_week_counts_the_same_as_this_week_and_as_the_week_before(tmp_path: Path) -> None:
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    with sqlite3.connect(tmp_path / "tracker.db") as conn:  # empty keys, as a hand edit could leave them
+        conn.execute("UPDATE mentions SET author_id = '', author_handle = '' WHERE platform_id = '1'")
+        conn.execute("UPDATE mentions SET community = '' WHERE platform_id = 't3_2'")
+    this_week = summary(write_report(config, week=W47, now=NOW).folder)
+    next_week = summary(write_report(config, week=W47.next(), now=NOW + timedelta(days=7)).folder)
+    for metric in ("mentions", "authors", "communities", "engagement", "reach", "pages_linked"):
+        assert next_week[metric][1] == this_week[metric][0], metric
+
+
+def test_a_number_beyond_float_precision_is_reported(tmp_path: Path) -> None:
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    with sqlite3.connect(tmp_path / "tracker.db") as conn:
+        conn.execute("UPDATE mentions SET author_followers = 9007199254740993, reach = 9007199254740993")
+    folder = write_report(config, week=W47, now=NOW).folder
+    with (folder / "mentions.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert {row["author_followers"] for row in csv.DictReader(handle)} == {"9007199254740993"}
+
+
+def test_text_that_is_not_utf8_fails_the_report_in_one_line(tmp_path: Path) -> None:
+    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = Store.open(config.database_url)
+    fill(store)
+    store.close()
+    with sqlite3.connect(tmp_path / "tracker.db") as conn:
+        conn.execute("UPDATE mentions SET text = CAST(x'ff41c3' AS TEXT)")
+    with pytest.raises(TrackerError, match=r"^reading the database for the report failed: [^\n]+$"):
+        write_report(config, week=W47, now=NOW)
