@@ -64,15 +64,21 @@ def test_the_store_read_through_arrow_gives_the_rows_its_driver_gives(database_u
     assert through_arrow.equals(columnar.table_of(rows, queries.CSV_SCHEMA))
 
 
-def broken(tmp_path: Path) -> Config:
-    """A store whose engagement is text where a number belongs (a hand edit, a broken tool)."""
+def edited(tmp_path: Path, *statements: str) -> Config:
+    """The fixed store in a SQLite file, then changed by hand (as a hand edit or a broken tool could)."""
     config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
     store = Store.open(config.database_url)
     fill(store)
     store.close()
     with sqlite3.connect(tmp_path / "tracker.db") as conn:
-        conn.execute("UPDATE mentions SET engagement = 'many'")
+        for statement in statements:
+            conn.execute(statement)
     return config
+
+
+def broken(tmp_path: Path) -> Config:
+    """A store whose engagement is text where a number belongs."""
+    return edited(tmp_path, "UPDATE mentions SET engagement = 'many'")
 
 
 def test_a_number_stored_as_text_fails_the_report_in_one_line(tmp_path: Path) -> None:
@@ -97,13 +103,11 @@ def summary(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_a_week_counts_the_same_as_this_week_and_as_the_week_before(tmp_path: Path) -> None:
-    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
-    store = Store.open(config.database_url)
-    fill(store)
-    store.close()
-    with sqlite3.connect(tmp_path / "tracker.db") as conn:  # empty keys, as a hand edit could leave them
-        conn.execute("UPDATE mentions SET author_id = '', author_handle = '' WHERE platform_id = '1'")
-        conn.execute("UPDATE mentions SET community = '' WHERE platform_id = 't3_2'")
+    config = edited(
+        tmp_path,
+        "UPDATE mentions SET author_id = '', author_handle = '' WHERE platform_id = '1'",
+        "UPDATE mentions SET community = '' WHERE platform_id = 't3_2'",
+    )
     this_week = summary(write_report(config, week=W47, now=NOW).folder)
     next_week = summary(write_report(config, week=W47.next(), now=NOW + timedelta(days=7)).folder)
     for metric in ("mentions", "authors", "communities", "engagement", "reach", "pages_linked"):
@@ -111,23 +115,15 @@ def test_a_week_counts_the_same_as_this_week_and_as_the_week_before(tmp_path: Pa
 
 
 def test_a_number_beyond_float_precision_is_reported(tmp_path: Path) -> None:
-    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
-    store = Store.open(config.database_url)
-    fill(store)
-    store.close()
-    with sqlite3.connect(tmp_path / "tracker.db") as conn:
-        conn.execute("UPDATE mentions SET author_followers = 9007199254740993, reach = 9007199254740993")
+    config = edited(
+        tmp_path, "UPDATE mentions SET author_followers = 9007199254740993, reach = 9007199254740993"
+    )
     folder = write_report(config, week=W47, now=NOW).folder
     with (folder / "mentions.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert {row["author_followers"] for row in csv.DictReader(handle)} == {"9007199254740993"}
 
 
 def test_text_that_is_not_utf8_fails_the_report_in_one_line(tmp_path: Path) -> None:
-    config = config_for(tmp_path, f"sqlite:///{tmp_path / 'tracker.db'}")
-    store = Store.open(config.database_url)
-    fill(store)
-    store.close()
-    with sqlite3.connect(tmp_path / "tracker.db") as conn:
-        conn.execute("UPDATE mentions SET text = CAST(x'ff41c3' AS TEXT)")
+    config = edited(tmp_path, "UPDATE mentions SET text = CAST(x'ff41c3' AS TEXT)")
     with pytest.raises(TrackerError, match=r"^reading the database for the report failed: [^\n]+$"):
         write_report(config, week=W47, now=NOW)
