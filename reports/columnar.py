@@ -134,10 +134,11 @@ def write_lines(out: IO[bytes], cells: Sequence[pa.Array]) -> None:
     if not len(cells[0]):
         return
     lines = pc.binary_join_element_wise(*cells, ",")
-    ended = pc.binary_join_element_wise(lines, pa.scalar("\r\n"), "").cast(pa.large_string())
+    ended = pc.binary_join_element_wise(lines, pa.scalar("\r\n"), "")
     # The lines one after another in the array's data buffer, between its first and last offsets.
     offsets, data = ended.buffers()[1:3]
     assert offsets is not None
     assert data is not None
-    ends = pa.Array.from_buffers(pa.int64(), len(ended) + 1, [None, offsets], offset=ended.offset)
+    width = pa.int64() if pa.types.is_large_string(ended.type) else pa.int32()
+    ends = pa.Array.from_buffers(width, len(ended) + 1, [None, offsets], offset=ended.offset)
     out.write(memoryview(data)[ends[0].as_py() : ends[-1].as_py()])

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from reports import columnar
 from tracker.csv_format import BLANKS, FORMULA_STARTERS, GUARDED_FIRST
-from tracker.sql import Driver
+from tracker.sql import Driver, stored_time
 
 IN_LIST = 500  # values per IN (...) list
 _LIVE_IN_WEEK = "m.created_at >= ? AND m.created_at < ? AND m.deleted_at IS NULL"
@@ -170,14 +170,15 @@ def utc_series(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
-def _bind(driver: Driver, params: Sequence[Any]) -> list[Any]:
-    return [driver.when(p) if isinstance(p, datetime) else p for p in params]
+def _bind(dialect: str, params: Sequence[Any]) -> list[Any]:
+    postgres = dialect == "postgresql"
+    return [stored_time(p, postgres=postgres) if isinstance(p, datetime) else p for p in params]
 
 
 def query_rows(conn: Connection, dialect: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """All rows of ``sql`` (``?`` placeholders, datetimes bound as the driver stores them)."""
     driver = Driver(conn, dialect)
-    rows = driver.rows(sql, _bind(driver, params))
+    rows = driver.rows(sql, _bind(dialect, params))
     driver.cursor.close()
     return rows
 
@@ -324,13 +325,10 @@ def read_table(
 ) -> pa.Table:
     """All rows of ``sql`` (``?`` placeholders) as a table of ``schema``: through this process's ADBC
     connection to the store (see :mod:`reports.columnar`), or the connection's own driver where there is none."""
-    driver = Driver(conn, dialect)
-    bound = _bind(driver, params)
-    driver.cursor.close()
     arrow = columnar.source(conn.engine.url)
-    if arrow is not None:
-        return arrow.table(sql, bound, schema)
-    return columnar.table_of(query_rows(conn, dialect, sql, bound), schema)
+    if arrow is None:
+        return columnar.table_of(query_rows(conn, dialect, sql, params), schema)
+    return arrow.table(sql, _bind(dialect, params), schema)
 
 
 def mention_link_query(dialect: str, start: datetime, end: datetime, scope: Scope) -> tuple[str, list[Any]]:

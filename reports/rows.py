@@ -41,26 +41,34 @@ def start_file(out: IO[str], columns: Sequence[str]) -> None:
     out.write(csv_lines([columns], len(columns)))
 
 
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (its chunks copied together only when there are several)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 class MentionRows:
     """A slice's (mention, link) rows (a table in the layout of :func:`reports.queries.mention_link_select`,
     as CSV cells): each mention's first row, where its mentions.csv row comes from, and its count of links."""
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table
-        ids = table.column(0).combine_chunks()
+        self._links: dict[int, pa.Array] = {}  # each column as one array, made once for files and figures
+        ids = self.link(0)
         first = pa.concat_arrays([pa.array([True]), pc.not_equal(ids[1:], ids[:-1])])
         self.starts = pc.indices_nonzero(first.slice(0, len(ids)))
         ends = pa.concat_arrays([self.starts.slice(1), pa.array([len(ids)], pa.uint64())])
         self.link_counts = pc.subtract(ends.slice(0, len(self.starts)), self.starts)
-        self.firsts = table.take(self.starts)
+        self.firsts = table.take(self.starts).combine_chunks()
 
     def mention(self, index: int) -> pa.Array:
         """Column ``index`` of each mention's first row."""
-        return self.firsts.column(index).combine_chunks()
+        return _array(self.firsts.column(index))
 
     def link(self, index: int) -> pa.Array:
         """Column ``index`` of every row."""
-        return self.table.column(index).combine_chunks()
+        if index not in self._links:
+            self._links[index] = _array(self.table.column(index))
+        return self._links[index]
 
     def mention_cells(self) -> list[pa.Array]:
         """mentions.csv's columns, quoted where needed (the nine numbers are one cell that needs none)."""
@@ -78,7 +86,6 @@ class MentionRows:
         ]
 
 
-MENTION_CELLS = 17  # a mentions.csv row as cells: its nine numbers are one (see reports.queries.TAIL)
 JOINED = 15  # the cell holding them
 
 
@@ -97,7 +104,7 @@ def _raw_mention_row(first: Sequence[Any], link_count: int) -> tuple[Any, ...]:
 
 
 def mention_lines(rows: Sequence[Sequence[str]]) -> str:
-    """mentions.csv rows (as :func:`grouped` makes them) as CSV lines."""
+    """mentions.csv rows (as :func:`top_post_rows` makes them with ``for_csv``) as CSV lines."""
     return csv_lines(rows, len(MENTION_COLUMNS), joined=JOINED)
 
 

@@ -24,10 +24,8 @@ class Driver:
         return statement.replace("?", "%s") if self.postgres else statement
 
     def when(self, value: datetime | None) -> Any:
-        """A UTC time as the driver stores it (text on SQLite, see schema.UTCDateTime)."""
-        if value is None or self.postgres:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        """A UTC time as the driver stores it (see :func:`stored_time`)."""
+        return stored_time(value, postgres=self.postgres)
 
     def rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.cursor.execute(self.sql(statement), params)
@@ -49,6 +47,13 @@ class Driver:
             return
         with self.raw.pipeline():
             yield
+
+
+def stored_time(value: datetime | None, *, postgres: bool) -> Any:
+    """A UTC time as the database's driver stores it (text on SQLite, see schema.UTCDateTime)."""
+    if value is None or postgres:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def upsert_insert(dialect: str, table: Table) -> Any:
